@@ -1,0 +1,557 @@
+package fusebpf
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// fsRoot is the state shared by every node of one mount.
+type fsRoot struct {
+	dev    uint64 // device of the backing root, folded into inode numbers
+	filter *filterState
+}
+
+// node is one inode of the mount. A directory holds an O_PATH descriptor of
+// its backing directory for as long as the kernel knows the inode; every
+// other node is reached as (parent directory descriptor, current name) and
+// checked against the inode number it was looked up with, so a rename or a
+// swap in the backing tree yields ESTALE rather than a different file.
+//
+// All backing access is relative to those descriptors and resolves one
+// name component at a time without following symlinks: nothing a workload
+// does inside the backing tree can steer the daemon outside it.
+type node struct {
+	fs.Inode
+	root  *fsRoot
+	dirFd int    // O_PATH descriptor for directories, -1 otherwise
+	ino   uint64 // backing inode number
+	dev   uint64 // backing device
+}
+
+var (
+	_ = (fs.NodeLookuper)((*node)(nil))
+	_ = (fs.NodeGetattrer)((*node)(nil))
+	_ = (fs.NodeSetattrer)((*node)(nil))
+	_ = (fs.NodeOpener)((*node)(nil))
+	_ = (fs.NodeCreater)((*node)(nil))
+	_ = (fs.NodeMkdirer)((*node)(nil))
+	_ = (fs.NodeMknoder)((*node)(nil))
+	_ = (fs.NodeSymlinker)((*node)(nil))
+	_ = (fs.NodeLinker)((*node)(nil))
+	_ = (fs.NodeReadlinker)((*node)(nil))
+	_ = (fs.NodeUnlinker)((*node)(nil))
+	_ = (fs.NodeRmdirer)((*node)(nil))
+	_ = (fs.NodeRenamer)((*node)(nil))
+	_ = (fs.NodeOpendirHandler)((*node)(nil))
+	_ = (fs.NodeStatfser)((*node)(nil))
+	_ = (fs.NodeGetxattrer)((*node)(nil))
+	_ = (fs.NodeSetxattrer)((*node)(nil))
+	_ = (fs.NodeListxattrer)((*node)(nil))
+	_ = (fs.NodeRemovexattrer)((*node)(nil))
+	_ = (fs.NodeOnForgetter)((*node)(nil))
+	_ = (fs.NodeAccesser)((*node)(nil))
+)
+
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// openDir opens name below dirfd as an O_PATH directory descriptor,
+// refusing symlinks and anything that would leave dirfd.
+func openDir(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat2(dirfd, name, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+			Resolve: resolveFlags,
+		})
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		return fd, err
+	}
+}
+
+func (n *node) OnForget() {
+	if n.dirFd >= 0 {
+		unix.Close(n.dirFd)
+		n.dirFd = -1
+	}
+}
+
+// parentFd returns the descriptor of this node's parent directory and the
+// node's current name in it.
+func (n *node) parentFd() (int, string, syscall.Errno) {
+	name, p := n.Parent()
+	if p == nil {
+		return -1, "", syscall.ESTALE
+	}
+	pn := p.Operations().(*node)
+	if pn.dirFd < 0 {
+		return -1, "", syscall.ESTALE
+	}
+	return pn.dirFd, name, 0
+}
+
+// same reports whether st describes this node's backing inode.
+func (n *node) same(st *unix.Stat_t) bool {
+	return st.Ino == n.ino && uint64(st.Dev) == n.dev
+}
+
+// stat returns the attributes of the backing inode.
+func (n *node) stat(st *unix.Stat_t) syscall.Errno {
+	if n.dirFd >= 0 {
+		return errno(unix.Fstatat(n.dirFd, "", st, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW))
+	}
+	pfd, name, e := n.parentFd()
+	if e != 0 {
+		return e
+	}
+	if err := unix.Fstatat(pfd, name, st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errno(err)
+	}
+	if !n.same(st) {
+		return syscall.ESTALE
+	}
+	return 0
+}
+
+// open opens the backing inode with flags (O_NOFOLLOW is always added) and
+// checks that it is still the inode this node stands for. The caller
+// closes the descriptor.
+func (n *node) open(flags int) (int, syscall.Errno) {
+	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
+	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY
+	var fd int
+	var err error
+	if n.dirFd >= 0 {
+		// Reopen the directory itself; "." cannot leave it.
+		fd, err = unix.Openat(n.dirFd, ".", flags, 0)
+	} else {
+		pfd, name, e := n.parentFd()
+		if e != 0 {
+			return -1, e
+		}
+		fd, err = unix.Openat(pfd, name, flags, 0)
+	}
+	if err != nil {
+		return -1, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, errno(err)
+	}
+	if !n.same(&st) {
+		unix.Close(fd)
+		return -1, syscall.ESTALE
+	}
+	return fd, 0
+}
+
+// procPath names an open descriptor for the *xattr and chmod calls that
+// have no descriptor-relative form working on O_PATH descriptors.
+func procPath(fd int) string {
+	return "/proc/self/fd/" + strconv.Itoa(fd)
+}
+
+// withPath runs f with an O_PATH descriptor of the backing inode.
+func (n *node) withPath(f func(fd int) error) syscall.Errno {
+	if n.dirFd >= 0 {
+		return errno(f(n.dirFd))
+	}
+	fd, e := n.open(unix.O_PATH)
+	if e != 0 {
+		return e
+	}
+	defer unix.Close(fd)
+	return errno(f(fd))
+}
+
+// newChild makes (or finds) the inode for a backing object found under n.
+// dirFd is an O_PATH descriptor when st is a directory; it is owned by the
+// returned node, or closed if an inode for the same object already exists.
+func (n *node) newChild(ctx context.Context, st *unix.Stat_t, dirFd int, out *fuse.EntryOut) *fs.Inode {
+	child := &node{root: n.root, dirFd: dirFd, ino: st.Ino, dev: uint64(st.Dev)}
+	swapped := (uint64(st.Dev) << 32) | (uint64(st.Dev) >> 32)
+	rootSwapped := (n.root.dev << 32) | (n.root.dev >> 32)
+	id := fs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: (swapped ^ rootSwapped) ^ st.Ino}
+	in := n.NewInode(ctx, child, id)
+	if in.Operations() != child && dirFd >= 0 {
+		unix.Close(dirFd)
+	}
+	fillEntry(out, st)
+	return in
+}
+
+// lookupChild stats name below n and builds its inode.
+func (n *node) lookupChild(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(n.dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, errno(err)
+	}
+	dfd := -1
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		fd, err := openDir(n.dirFd, name)
+		if err != nil {
+			return nil, errno(err)
+		}
+		// The descriptor, not the name, is authoritative.
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, errno(err)
+		}
+		dfd = fd
+	}
+	return n.newChild(ctx, &st, dfd, out), 0
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.dirFd < 0 {
+		return nil, syscall.ENOTDIR
+	}
+	return n.lookupChild(ctx, name, out)
+}
+
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if fg, ok := f.(fs.FileGetattrer); ok && fg != nil {
+		return fg.Getattr(ctx, out)
+	}
+	var st unix.Stat_t
+	if e := n.stat(&st); e != 0 {
+		return e
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
+}
+
+func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
+	// default_permissions makes the kernel check access from attributes;
+	// ACCESS only reaches us for existence checks.
+	var st unix.Stat_t
+	return n.stat(&st)
+}
+
+// callerOwner returns the uid and gid new objects should get, or ok=false
+// when the caller is the daemon's own identity (root).
+func callerOwner(ctx context.Context) (uid, gid int, ok bool) {
+	c, found := fuse.FromContext(ctx)
+	if !found || (c.Uid == 0 && c.Gid == 0) {
+		return 0, 0, false
+	}
+	return int(c.Uid), int(c.Gid), true
+}
+
+// chownNew gives a newly created object to the caller. In a setgid
+// directory the group the kernel chose (the directory's) is kept.
+func (n *node) chownNew(ctx context.Context, fd int, name string, flags int) error {
+	uid, gid, ok := callerOwner(ctx)
+	if !ok {
+		return nil
+	}
+	var pst unix.Stat_t
+	if err := unix.Fstat(n.dirFd, &pst); err == nil && pst.Mode&unix.S_ISGID != 0 {
+		gid = -1
+	}
+	return unix.Fchownat(fd, name, uid, gid, flags)
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	fl := int(flags)&^unix.O_NOCTTY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(n.dirFd, name, fl, mode)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	if err := n.chownNew(ctx, fd, "", unix.AT_EMPTY_PATH); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(n.dirFd, name, 0)
+		return nil, nil, 0, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, nil, 0, errno(err)
+	}
+	in := n.newChild(ctx, &st, -1, out)
+	return in, newFile(fd, &st, flags), 0, 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if err := unix.Mkdirat(n.dirFd, name, mode); err != nil {
+		return nil, errno(err)
+	}
+	fd, err := openDir(n.dirFd, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	if err := n.chownNew(ctx, fd, "", unix.AT_EMPTY_PATH); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(n.dirFd, name, unix.AT_REMOVEDIR)
+		return nil, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, errno(err)
+	}
+	return n.newChild(ctx, &st, fd, out), 0
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if err := unix.Mknodat(n.dirFd, name, mode, int(rdev)); err != nil {
+		return nil, errno(err)
+	}
+	if err := n.chownNew(ctx, n.dirFd, name, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Unlinkat(n.dirFd, name, 0)
+		return nil, errno(err)
+	}
+	return n.lookupChild(ctx, name, out)
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if err := unix.Symlinkat(target, n.dirFd, name); err != nil {
+		return nil, errno(err)
+	}
+	if err := n.chownNew(ctx, n.dirFd, name, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Unlinkat(n.dirFd, name, 0)
+		return nil, errno(err)
+	}
+	return n.lookupChild(ctx, name, out)
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	e := t.withPath(func(fd int) error {
+		return unix.Linkat(fd, "", n.dirFd, name, unix.AT_EMPTY_PATH)
+	})
+	if e != 0 {
+		return nil, e
+	}
+	return n.lookupChild(ctx, name, out)
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	pfd, name, e := n.parentFd()
+	if e != 0 {
+		return nil, e
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, errno(err)
+	}
+	if !n.same(&st) {
+		return nil, syscall.ESTALE
+	}
+	buf := make([]byte, st.Size+1)
+	if len(buf) < 256 {
+		buf = make([]byte, 256)
+	}
+	for {
+		sz, err := unix.Readlinkat(pfd, name, buf)
+		if err != nil {
+			return nil, errno(err)
+		}
+		if sz < len(buf) {
+			return buf[:sz], 0
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return errno(unix.Unlinkat(n.dirFd, name, 0))
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(unix.Unlinkat(n.dirFd, name, unix.AT_REMOVEDIR))
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	np, ok := newParent.(*node)
+	if !ok || np.dirFd < 0 {
+		return syscall.EXDEV
+	}
+	return errno(unix.Renameat2(n.dirFd, name, np.dirFd, newName, uint(flags)))
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fd, e := n.open(int(flags))
+	if e != 0 {
+		return nil, 0, e
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, 0, errno(err)
+	}
+	f := newFile(fd, &st, flags)
+	if flags&unix.O_TRUNC != 0 {
+		if _, _, ok := callerOwner(ctx); ok {
+			if err := f.killPriv(true); err != nil {
+				f.Release(ctx)
+				return nil, 0, errno(err)
+			}
+		}
+	}
+	return f, 0, 0
+}
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fd, e := n.open(unix.O_RDONLY | unix.O_DIRECTORY)
+	if e != 0 {
+		return nil, 0, e
+	}
+	ds, e := fs.NewLoopbackDirStreamFd(fd)
+	if e != 0 {
+		unix.Close(fd)
+		return nil, 0, e
+	}
+	return ds.(fs.FileHandle), 0, 0
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var st unix.Statfs_t
+	if err := n.withPath(func(fd int) error { return unix.Fstatfs(fd, &st) }); err != 0 {
+		return err
+	}
+	out.Blocks = st.Blocks
+	out.Bfree = st.Bfree
+	out.Bavail = st.Bavail
+	out.Files = st.Files
+	out.Ffree = st.Ffree
+	out.Bsize = uint32(st.Bsize)
+	out.NameLen = uint32(st.Namelen)
+	out.Frsize = uint32(st.Frsize)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	var st unix.Stat_t
+	if e := n.stat(&st); e != 0 {
+		return e
+	}
+	if m, ok := in.GetMode(); ok {
+		if e := n.withPath(func(fd int) error { return unix.Chmod(procPath(fd), m) }); e != 0 {
+			return e
+		}
+	}
+	uid, uok := in.GetUID()
+	gid, gok := in.GetGID()
+	if uok || gok {
+		su, sg := -1, -1
+		if uok {
+			su = int(uid)
+		}
+		if gok {
+			sg = int(gid)
+		}
+		if e := n.withPath(func(fd int) error {
+			return unix.Fchownat(fd, "", su, sg, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+		}); e != 0 {
+			return e
+		}
+	}
+	if sz, ok := in.GetSize(); ok {
+		fd, e := n.open(unix.O_WRONLY)
+		if e != 0 {
+			return e
+		}
+		err := unix.Ftruncate(fd, int64(sz))
+		if err == nil && in.Valid&fuse.FATTR_KILL_SUIDGID != 0 {
+			// HANDLE_KILLPRIV_V2: the kernel asks us to clear the bits
+			// for an unprivileged truncate.
+			err = killPrivFd(fd, true)
+		}
+		unix.Close(fd)
+		if err != nil {
+			return errno(err)
+		}
+	}
+	mtime, mok := in.GetMTime()
+	atime, aok := in.GetATime()
+	if mok || aok || in.Valid&(fuse.FATTR_ATIME_NOW|fuse.FATTR_MTIME_NOW) != 0 {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if aok {
+			ts[0] = unix.NsecToTimespec(atime.UnixNano())
+		}
+		if mok {
+			ts[1] = unix.NsecToTimespec(mtime.UnixNano())
+		}
+		if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
+			ts[0] = unix.Timespec{Nsec: unix.UTIME_NOW}
+		}
+		if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
+			ts[1] = unix.Timespec{Nsec: unix.UTIME_NOW}
+		}
+		if e := n.withPath(func(fd int) error {
+			return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+		}); e != 0 {
+			return e
+		}
+	}
+	if e := n.stat(&st); e != 0 {
+		return e
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
+}
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	var sz int
+	e := n.withPath(func(fd int) error {
+		var err error
+		sz, err = unix.Getxattr(procPath(fd), attr, dest)
+		return err
+	})
+	return uint32(sz), e
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	var sz int
+	e := n.withPath(func(fd int) error {
+		var err error
+		sz, err = unix.Listxattr(procPath(fd), dest)
+		return err
+	})
+	return uint32(sz), e
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.withPath(func(fd int) error { return unix.Setxattr(procPath(fd), attr, data, int(flags)) })
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.withPath(func(fd int) error { return unix.Removexattr(procPath(fd), attr) })
+}
+
+func fillAttr(a *fuse.Attr, st *unix.Stat_t) {
+	a.Ino = st.Ino
+	a.Size = uint64(st.Size)
+	a.Blocks = uint64(st.Blocks)
+	a.Atime = uint64(st.Atim.Sec)
+	a.Atimensec = uint32(st.Atim.Nsec)
+	a.Mtime = uint64(st.Mtim.Sec)
+	a.Mtimensec = uint32(st.Mtim.Nsec)
+	a.Ctime = uint64(st.Ctim.Sec)
+	a.Ctimensec = uint32(st.Ctim.Nsec)
+	a.Mode = st.Mode
+	a.Nlink = uint32(st.Nlink)
+	a.Uid = st.Uid
+	a.Gid = st.Gid
+	a.Rdev = uint32(st.Rdev)
+	a.Blksize = uint32(st.Blksize)
+}
+
+func fillEntry(out *fuse.EntryOut, st *unix.Stat_t) {
+	fillAttr(&out.Attr, st)
+}
+
+// errno converts a syscall error to the Errno a FUSE callback returns.
+func errno(err error) syscall.Errno {
+	return fs.ToErrno(err)
+}
