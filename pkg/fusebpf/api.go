@@ -2,6 +2,7 @@ package fusebpf
 
 import (
 	"errors"
+	"time"
 )
 
 // FSType is the file system type of a userspace-tier mount as it appears in
@@ -33,4 +34,8 @@ type MountOptions struct {
 	Source string
 	// Debug logs every FUSE request to stderr.
 	Debug bool
+
+	// cacheTTL overrides the kernel's entry and attribute cache lifetime
+	// (tests).
+	cacheTTL time.Duration
 }

@@ -80,6 +80,9 @@ func Mount(ctx context.Context, o MountOptions) (*Server, error) {
 		flags |= unix.MS_RDONLY
 	}
 	et, at := entryTimeout, attrTimeout
+	if o.cacheTTL > 0 {
+		et, at = o.cacheTTL, o.cacheTTL
+	}
 	fsOpts := &fs.Options{
 		EntryTimeout:    &et,
 		AttrTimeout:     &at,
@@ -97,8 +100,11 @@ func Mount(ctx context.Context, o MountOptions) (*Server, error) {
 			// The daemon clears suid/sgid/capabilities itself (see
 			// file.go), which spares a GETXATTR round trip per write.
 			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
-			Debug:             o.Debug,
-			MaxBackground:     64,
+			// Forward POSIX and flock locks to the backing file (OFD
+			// locks), so views of one dataset lock coherently.
+			EnableLocks:   true,
+			Debug:         o.Debug,
+			MaxBackground: 64,
 		},
 	}
 	type result struct {

@@ -3,6 +3,7 @@ package fusebpf
 import (
 	"context"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,7 +21,7 @@ type fsRoot struct {
 // its backing directory for as long as the kernel knows the inode; every
 // other node is reached as (parent directory descriptor, current name) and
 // checked against the inode number it was looked up with, so a rename or a
-// swap in the backing tree yields ESTALE rather than a different file.
+// swap in the backing tree yields ENOENT rather than a different file.
 //
 // All backing access is relative to those descriptors and resolves one
 // name component at a time without following symlinks: nothing a workload
@@ -95,6 +96,18 @@ func (n *node) parentFd() (int, string, syscall.Errno) {
 	return pn.dirFd, name, 0
 }
 
+// gone handles a name that no longer refers to this node's backing inode
+// (changed in the backing tree behind the kernel's back): the kernel's entry
+// is dropped, off the request path since the kernel may hold the directory
+// lock, and the caller sees ENOENT, as it would had it looked the name up
+// a moment later.
+func (n *node) gone(name string) syscall.Errno {
+	if _, p := n.Parent(); p != nil {
+		go p.NotifyEntry(name)
+	}
+	return syscall.ENOENT
+}
+
 // same reports whether st describes this node's backing inode.
 func (n *node) same(st *unix.Stat_t) bool {
 	return st.Ino == n.ino && uint64(st.Dev) == n.dev
@@ -113,7 +126,7 @@ func (n *node) stat(st *unix.Stat_t) syscall.Errno {
 		return errno(err)
 	}
 	if !n.same(st) {
-		return syscall.ESTALE
+		return n.gone(name)
 	}
 	return 0
 }
@@ -124,13 +137,15 @@ func (n *node) stat(st *unix.Stat_t) syscall.Errno {
 func (n *node) open(flags int) (int, syscall.Errno) {
 	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
 	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY
-	var fd int
+	var fd, pfd int
+	var name string
 	var err error
 	if n.dirFd >= 0 {
 		// Reopen the directory itself; "." cannot leave it.
 		fd, err = unix.Openat(n.dirFd, ".", flags, 0)
 	} else {
-		pfd, name, e := n.parentFd()
+		var e syscall.Errno
+		pfd, name, e = n.parentFd()
 		if e != 0 {
 			return -1, e
 		}
@@ -146,7 +161,7 @@ func (n *node) open(flags int) (int, syscall.Errno) {
 	}
 	if !n.same(&st) {
 		unix.Close(fd)
-		return -1, syscall.ESTALE
+		return -1, n.gone(name)
 	}
 	return fd, 0
 }
@@ -212,7 +227,17 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.dirFd < 0 {
 		return nil, syscall.ENOTDIR
 	}
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
 	return n.lookupChild(ctx, name, out)
+}
+
+// validName reports whether name is a single path component. The kernel
+// never sends anything else; the check keeps the daemon's descriptor-
+// relative calls honest should it ever do so.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, '/')
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -259,6 +284,9 @@ func (n *node) chownNew(ctx context.Context, fd int, name string, flags int) err
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if !validName(name) {
+		return nil, nil, 0, syscall.EINVAL
+	}
 	fl := int(flags)&^unix.O_NOCTTY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(n.dirFd, name, fl, mode)
 	if err != nil {
@@ -279,6 +307,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
 	if err := unix.Mkdirat(n.dirFd, name, mode); err != nil {
 		return nil, errno(err)
 	}
@@ -300,6 +331,9 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
 	if err := unix.Mknodat(n.dirFd, name, mode, int(rdev)); err != nil {
 		return nil, errno(err)
 	}
@@ -311,6 +345,9 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
 	if err := unix.Symlinkat(target, n.dirFd, name); err != nil {
 		return nil, errno(err)
 	}
@@ -322,6 +359,9 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
 	t, ok := target.(*node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -345,7 +385,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 		return nil, errno(err)
 	}
 	if !n.same(&st) {
-		return nil, syscall.ESTALE
+		return nil, n.gone(name)
 	}
 	buf := make([]byte, st.Size+1)
 	if len(buf) < 256 {
@@ -364,14 +404,23 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if !validName(name) {
+		return syscall.EINVAL
+	}
 	return errno(unix.Unlinkat(n.dirFd, name, 0))
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if !validName(name) {
+		return syscall.EINVAL
+	}
 	return errno(unix.Unlinkat(n.dirFd, name, unix.AT_REMOVEDIR))
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if !validName(name) || !validName(newName) {
+		return syscall.EINVAL
+	}
 	np, ok := newParent.(*node)
 	if !ok || np.dirFd < 0 {
 		return syscall.EXDEV
