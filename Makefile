@@ -5,7 +5,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/fusebpf-csi/fusebpf-csi/pkg/version.Version=$(VERSION)
 GO ?= go
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 40m
 
 .PHONY: build generate check-generate deps lint test unit
