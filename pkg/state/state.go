@@ -38,6 +38,9 @@ const (
 type Target struct {
 	// ReadOnly is true when the target was bind-mounted read-only.
 	ReadOnly bool `json:"readOnly,omitempty"`
+	// MountFlags are the extra mount flags of the bind (PersistentVolume
+	// mountOptions such as noexec).
+	MountFlags []string `json:"mountFlags,omitempty"`
 }
 
 // Volume is the record of one volume.
@@ -72,6 +75,10 @@ func (v *Volume) Clone() *Volume {
 	c := *v
 	c.Parameters = maps.Clone(v.Parameters)
 	c.Targets = maps.Clone(v.Targets)
+	for p, t := range c.Targets {
+		t.MountFlags = slices.Clone(t.MountFlags)
+		c.Targets[p] = t
+	}
 	return &c
 }
 
