@@ -122,9 +122,9 @@ func (o *Options) Validate() error {
 	if o.StateDir == "" && o.DataDir != "" {
 		o.StateDir = filepath.Join(o.DataDir, "state")
 	}
-	if !filepath.IsAbs(o.StateDir) {
+	if o.StateDir != "" && !filepath.IsAbs(o.StateDir) {
 		errs = append(errs, fmt.Errorf("--state-dir %q: an absolute path is required", o.StateDir))
-	} else {
+	} else if o.StateDir != "" {
 		o.StateDir = filepath.Clean(o.StateDir)
 	}
 	for i, r := range o.AllowedBackingRoots {
