@@ -32,6 +32,8 @@ type MountOptions struct {
 	// Source is the mount source shown in mountinfo (default "fusebpf").
 	// The CSI node uses it to carry the volume ID.
 	Source string
+	// Filter is the volume's policy instance; nil allows everything.
+	Filter Filter
 	// Debug logs every FUSE request to stderr.
 	Debug bool
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
 	mountutils "k8s.io/mount-utils"
 )
 
@@ -65,7 +66,7 @@ func Mount(ctx context.Context, o MountOptions) (*Server, error) {
 		unix.Close(rootFd)
 		return nil, fmt.Errorf("backing %s: %w", backing, err)
 	}
-	fr := &fsRoot{dev: uint64(st.Dev)}
+	fr := &fsRoot{dev: uint64(st.Dev), filter: newFilterState(o.Filter, klog.FromContext(ctx))}
 	root := &node{root: fr, dirFd: rootFd, ino: st.Ino, dev: uint64(st.Dev)}
 
 	source := o.Source

@@ -4,11 +4,14 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
 )
 
 // fsRoot is the state shared by every node of one mount.
@@ -32,6 +35,9 @@ type node struct {
 	dirFd int    // O_PATH descriptor for directories, -1 otherwise
 	ino   uint64 // backing inode number
 	dev   uint64 // backing device
+	// alias is the backing name when a policy's lookup prefilter mapped
+	// the name the kernel knows to another one; nil otherwise.
+	alias atomic.Pointer[string]
 }
 
 var (
@@ -87,11 +93,14 @@ func (n *node) OnForget() {
 func (n *node) parentFd() (int, string, syscall.Errno) {
 	name, p := n.Parent()
 	if p == nil {
-		return -1, "", syscall.ESTALE
+		return -1, "", syscall.ENOENT
 	}
 	pn := p.Operations().(*node)
 	if pn.dirFd < 0 {
-		return -1, "", syscall.ESTALE
+		return -1, "", syscall.ENOENT
+	}
+	if a := n.alias.Load(); a != nil {
+		name = *a
 	}
 	return pn.dirFd, name, 0
 }
@@ -190,9 +199,7 @@ func (n *node) withPath(f func(fd int) error) syscall.Errno {
 // returned node, or closed if an inode for the same object already exists.
 func (n *node) newChild(ctx context.Context, st *unix.Stat_t, dirFd int, out *fuse.EntryOut) *fs.Inode {
 	child := &node{root: n.root, dirFd: dirFd, ino: st.Ino, dev: uint64(st.Dev)}
-	swapped := (uint64(st.Dev) << 32) | (uint64(st.Dev) >> 32)
-	rootSwapped := (n.root.dev << 32) | (n.root.dev >> 32)
-	id := fs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: (swapped ^ rootSwapped) ^ st.Ino}
+	id := fs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.inoOf(st)}
 	in := n.NewInode(ctx, child, id)
 	if in.Operations() != child && dirFd >= 0 {
 		unix.Close(dirFd)
@@ -204,23 +211,38 @@ func (n *node) newChild(ctx context.Context, st *unix.Stat_t, dirFd int, out *fu
 // lookupChild stats name below n and builds its inode.
 func (n *node) lookupChild(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(n.dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, errno(err)
-	}
-	dfd := -1
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		fd, err := openDir(n.dirFd, name)
-		if err != nil {
-			return nil, errno(err)
-		}
-		// The descriptor, not the name, is authoritative.
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return nil, errno(err)
-		}
-		dfd = fd
+	dfd, e := n.resolve(name, &st)
+	if e != 0 {
+		return nil, e
 	}
 	return n.newChild(ctx, &st, dfd, out), 0
+}
+
+// resolve stats name below n; for a directory it also returns an O_PATH
+// descriptor (else -1), whose attributes, not the name's, are returned.
+func (n *node) resolve(name string, st *unix.Stat_t) (int, syscall.Errno) {
+	if err := unix.Fstatat(n.dirFd, name, st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return -1, errno(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return -1, 0
+	}
+	fd, err := openDir(n.dirFd, name)
+	if err != nil {
+		return -1, errno(err)
+	}
+	if err := unix.Fstat(fd, st); err != nil {
+		unix.Close(fd)
+		return -1, errno(err)
+	}
+	return fd, 0
+}
+
+// inoOf is the inode number the mount reports for a backing object.
+func (n *node) inoOf(st *unix.Stat_t) uint64 {
+	swapped := (uint64(st.Dev) << 32) | (uint64(st.Dev) >> 32)
+	rootSwapped := (n.root.dev << 32) | (n.root.dev >> 32)
+	return (swapped ^ rootSwapped) ^ st.Ino
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -230,7 +252,88 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if !validName(name) {
 		return nil, syscall.EINVAL
 	}
-	return n.lookupChild(ctx, name, out)
+	fst := n.root.filter
+	if !fst.active(policy.OpLookup) {
+		return n.lookupChild(ctx, name, out)
+	}
+	nb := nameBuf(name, true)
+	post, e := fst.pre(ctx, policy.OpLookup, n.nodeID(), bufArg(nb))
+	if e != 0 {
+		return nil, e
+	}
+	// The prefilter may have rewritten the name (FUSE-BPF-ABI.md §1.7
+	// step 4): the backing lookup uses what it left.
+	bname := cString(nb.Data)
+	if !validName(bname) {
+		return nil, syscall.EINVAL
+	}
+	var st unix.Stat_t
+	dfd, e := n.resolve(bname, &st)
+	if post {
+		// The postfilter sees the entry before an inode exists for it,
+		// so a denial leaves nothing behind.
+		nb.Flags |= policy.BufImmutable
+		var eo policy.EntryOut
+		if e == 0 {
+			eo.NodeID = n.inoOf(&st)
+			var a fuse.Attr
+			fillAttr(&a, &st)
+			attrToABI(&eo.Attr, &a)
+		}
+		entries := &policy.Buffer{MaxSize: 2 * 24, Flags: policy.BufVariableSize}
+		if pe := fst.postRun(ctx, policy.OpLookup, n.nodeID(), e, bufArg(nb), policy.StructArg(&eo), bufArg(entries)); pe != e {
+			if dfd >= 0 {
+				unix.Close(dfd)
+			}
+			return nil, pe
+		}
+	}
+	if e != 0 {
+		return nil, e
+	}
+	in := n.newChild(ctx, &st, dfd, out)
+	if bname != name {
+		b := bname
+		in.Operations().(*node).alias.Store(&b)
+	}
+	return in, 0
+}
+
+// cString returns b up to its first NUL.
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+func attrToABI(a *policy.Attr, f *fuse.Attr) {
+	*a = policy.Attr{
+		Ino: f.Ino, Size: f.Size, Blocks: f.Blocks,
+		Atime: f.Atime, Mtime: f.Mtime, Ctime: f.Ctime,
+		Atimensec: f.Atimensec, Mtimensec: f.Mtimensec, Ctimensec: f.Ctimensec,
+		Mode: f.Mode, Nlink: f.Nlink, UID: f.Uid, GID: f.Gid, Rdev: f.Rdev, Blksize: f.Blksize,
+	}
+}
+
+// attrFromABI takes back what a postfilter may change in attributes.
+func attrFromABI(f *fuse.Attr, a *policy.Attr) {
+	f.Size, f.Blocks = a.Size, a.Blocks
+	f.Atime, f.Mtime, f.Ctime = a.Atime, a.Mtime, a.Ctime
+	f.Atimensec, f.Mtimensec, f.Ctimensec = a.Atimensec, a.Mtimensec, a.Ctimensec
+	f.Mode = f.Mode&unix.S_IFMT | a.Mode&^unix.S_IFMT
+	f.Nlink, f.Uid, f.Gid = a.Nlink, a.UID, a.GID
+}
+
+// nodeID is what a callback sees as meta->nodeid: the inode number the
+// mount reports, and FUSE_ROOT_ID for the root.
+func (n *node) nodeID() uint64 {
+	if n.IsRoot() {
+		return fuse.FUSE_ROOT_ID
+	}
+	return n.StableAttr().Ino
 }
 
 // validName reports whether name is a single path component. The kernel
@@ -241,6 +344,27 @@ func validName(name string) bool {
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fst := n.root.filter
+	if !fst.active(policy.OpGetattr) {
+		return n.getattr(ctx, f, out)
+	}
+	gin := policy.GetattrIn{}
+	post, e := fst.pre(ctx, policy.OpGetattr, n.nodeID(), policy.StructArg(&gin))
+	if e != 0 {
+		return e
+	}
+	e = n.getattr(ctx, f, out)
+	if post {
+		var ao policy.AttrOut
+		attrToABI(&ao.Attr, &out.Attr)
+		if e = fst.postRun(ctx, policy.OpGetattr, n.nodeID(), e, policy.StructArg(&gin), policy.StructArg(&ao)); e == 0 {
+			attrFromABI(&out.Attr, &ao.Attr)
+		}
+	}
+	return e
+}
+
+func (n *node) getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if fg, ok := f.(fs.FileGetattrer); ok && fg != nil {
 		return fg.Getattr(ctx, out)
 	}
@@ -256,7 +380,46 @@ func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
 	// default_permissions makes the kernel check access from attributes;
 	// ACCESS only reaches us for existence checks.
 	var st unix.Stat_t
-	return n.stat(&st)
+	return filtered(ctx, n, policy.OpAccess, func() syscall.Errno { return n.stat(&st) },
+		policy.StructArg(&policy.AccessIn{Mask: mask}))
+}
+
+// filtered runs a backing operation whose callbacks take only input
+// arguments (the postfilter sees the same ones, read-only), under n's
+// policy.
+func filtered(ctx context.Context, n *node, op policy.Op, backing func() syscall.Errno, args ...policy.Arg) syscall.Errno {
+	fst := n.root.filter
+	if !fst.active(op) {
+		return backing()
+	}
+	post, e := fst.pre(ctx, op, n.nodeID(), args...)
+	if e != 0 {
+		return e
+	}
+	e = backing()
+	if post {
+		for _, a := range args {
+			if a.Buf != nil {
+				a.Buf.Flags |= policy.BufImmutable
+			}
+		}
+		e = fst.postRun(ctx, op, n.nodeID(), e, args...)
+	}
+	return e
+}
+
+// preName runs op's prefilter for an entry operation whose name arguments
+// the prefilter may rewrite, and returns the names to use.
+func preNames(ctx context.Context, n *node, op policy.Op, structs []policy.Arg, names ...string) (bufs []*policy.Buffer, post bool, e syscall.Errno) {
+	fst := n.root.filter
+	args := structs
+	for _, nm := range names {
+		b := nameBuf(nm, true)
+		bufs = append(bufs, b)
+		args = append(args, bufArg(b))
+	}
+	post, e = fst.pre(ctx, op, n.nodeID(), args...)
+	return bufs, post, e
 }
 
 // callerOwner returns the uid and gid new objects should get, or ok=false
@@ -283,7 +446,7 @@ func (n *node) chownNew(ctx context.Context, fd int, name string, flags int) err
 	return unix.Fchownat(fd, name, uid, gid, flags)
 }
 
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+func (n *node) doCreate(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	if !validName(name) {
 		return nil, nil, 0, syscall.EINVAL
 	}
@@ -306,7 +469,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	return in, newFile(fd, &st, flags), 0, 0
 }
 
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+func (n *node) doMkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if !validName(name) {
 		return nil, syscall.EINVAL
 	}
@@ -330,7 +493,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.newChild(ctx, &st, fd, out), 0
 }
 
-func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+func (n *node) doMknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if !validName(name) {
 		return nil, syscall.EINVAL
 	}
@@ -344,7 +507,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 	return n.lookupChild(ctx, name, out)
 }
 
-func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+func (n *node) doSymlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if !validName(name) {
 		return nil, syscall.EINVAL
 	}
@@ -358,7 +521,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	return n.lookupChild(ctx, name, out)
 }
 
-func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+func (n *node) doLink(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if !validName(name) {
 		return nil, syscall.EINVAL
 	}
@@ -375,7 +538,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	return n.lookupChild(ctx, name, out)
 }
 
-func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+func (n *node) doReadlink(ctx context.Context) ([]byte, syscall.Errno) {
 	pfd, name, e := n.parentFd()
 	if e != 0 {
 		return nil, e
@@ -403,21 +566,21 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	}
 }
 
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+func (n *node) doUnlink(ctx context.Context, name string) syscall.Errno {
 	if !validName(name) {
 		return syscall.EINVAL
 	}
 	return errno(unix.Unlinkat(n.dirFd, name, 0))
 }
 
-func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+func (n *node) doRmdir(ctx context.Context, name string) syscall.Errno {
 	if !validName(name) {
 		return syscall.EINVAL
 	}
 	return errno(unix.Unlinkat(n.dirFd, name, unix.AT_REMOVEDIR))
 }
 
-func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+func (n *node) doRename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	if !validName(name) || !validName(newName) {
 		return syscall.EINVAL
 	}
@@ -428,7 +591,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	return errno(unix.Renameat2(n.dirFd, name, np.dirFd, newName, uint(flags)))
 }
 
-func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (n *node) doOpen(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fd, e := n.open(int(flags))
 	if e != 0 {
 		return nil, 0, e
@@ -450,7 +613,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return f, 0, 0
 }
 
-func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (n *node) doOpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fd, e := n.open(unix.O_RDONLY | unix.O_DIRECTORY)
 	if e != 0 {
 		return nil, 0, e
@@ -463,7 +626,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	return ds.(fs.FileHandle), 0, 0
 }
 
-func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+func (n *node) doStatfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var st unix.Statfs_t
 	if err := n.withPath(func(fd int) error { return unix.Fstatfs(fd, &st) }); err != 0 {
 		return err
@@ -479,7 +642,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (n *node) doSetattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	var st unix.Stat_t
 	if e := n.stat(&st); e != 0 {
 		return e
@@ -550,7 +713,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	return 0
 }
 
-func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+func (n *node) doGetxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	var sz int
 	e := n.withPath(func(fd int) error {
 		var err error
@@ -560,7 +723,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	return uint32(sz), e
 }
 
-func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+func (n *node) doListxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	var sz int
 	e := n.withPath(func(fd int) error {
 		var err error
@@ -570,11 +733,11 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	return uint32(sz), e
 }
 
-func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+func (n *node) doSetxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	return n.withPath(func(fd int) error { return unix.Setxattr(procPath(fd), attr, data, int(flags)) })
 }
 
-func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+func (n *node) doRemovexattr(ctx context.Context, attr string) syscall.Errno {
 	return n.withPath(func(fd int) error { return unix.Removexattr(procPath(fd), attr) })
 }
 
