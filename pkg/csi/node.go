@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -488,10 +489,7 @@ func (s *nodeServer) NodeGetVolumeStats(ctx context.Context, req *csipb.NodeGetV
 	if rec == nil {
 		return nil, fmt.Errorf("volume %s: %w on this node", key, ErrVolumeNotFound)
 	}
-	path, err := cleanPath("volume path", req.GetVolumePath())
-	if err != nil {
-		return nil, fmt.Errorf("volume %s: %w: %w", key, ErrVolumeNotFound, err)
-	}
+	path := filepath.Clean(req.GetVolumePath())
 	if _, ok := rec.Targets[path]; !ok && path != rec.StagingPath {
 		return nil, fmt.Errorf("volume %s: %w: not staged or published at %s", key, ErrVolumeNotFound, path)
 	}
