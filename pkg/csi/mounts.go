@@ -170,3 +170,23 @@ func cleanPath(field, p string) (string, error) {
 	}
 	return filepath.Clean(p), nil
 }
+
+// checkAlive reports whether path is a live filtered mount: nil, or an
+// error wrapping fusebpf.ErrNotMounted or fusebpf.ErrDisconnected. On top
+// of fusebpf.Check (a stat, which the kernel may answer from its attribute
+// cache for a while after the server died) it calls statfs, which always
+// reaches the FUSE server. It blocks on a hung server: run it under
+// Driver.health.
+func checkAlive(path string) error {
+	if err := fusebpf.Check(path); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		if errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED) {
+			return fmt.Errorf("%s: %w", path, fusebpf.ErrDisconnected)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}

@@ -138,7 +138,7 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVo
 		if readOnly(m) != ro {
 			return nil, fmt.Errorf("volume %s: %w: staged with read-only %v, requested %v", id, ErrAlreadyExists, readOnly(m), ro)
 		}
-		err := d.health(ctx, key, "check staging mount", func() error { return fusebpf.Check(staging) })
+		err := d.health(ctx, key, "check staging mount", func() error { return checkAlive(staging) })
 		if err == nil { // already staged
 			if err := d.node.Put(rec); err != nil {
 				return nil, err
@@ -332,7 +332,7 @@ func (s *nodeServer) NodePublishVolume(ctx context.Context, req *csipb.NodePubli
 	if !isVolumeMount(t.at(staging), key) {
 		return nil, fmt.Errorf("volume %s: %w at %s", id, ErrNotStaged, staging)
 	}
-	if err := d.health(ctx, key, "check staging mount", func() error { return fusebpf.Check(staging) }); err != nil {
+	if err := d.health(ctx, key, "check staging mount", func() error { return checkAlive(staging) }); err != nil {
 		return nil, fmt.Errorf("volume %s: %w: %w", id, ErrNotStaged, err)
 	}
 	if m := t.at(target); m != nil {
@@ -342,7 +342,7 @@ func (s *nodeServer) NodePublishVolume(ctx context.Context, req *csipb.NodePubli
 		if readOnly(m) != ro {
 			return nil, fmt.Errorf("volume %s: %w: published at %s with read-only %v, requested %v", id, ErrAlreadyExists, target, readOnly(m), ro)
 		}
-		if err := d.health(ctx, key, "check target", func() error { return fusebpf.Check(target) }); err == nil {
+		if err := d.health(ctx, key, "check target", func() error { return checkAlive(target) }); err == nil {
 			if err := d.addTarget(id, staging, target, ro, flagStrs); err != nil {
 				return nil, err
 			}
@@ -460,7 +460,7 @@ func (d *Driver) checkMount(ctx context.Context, key, path string) error {
 	if !isVolumeMount(t.at(path), key) {
 		return fmt.Errorf("volume %s: %w at %s", key, ErrVolumeNotFound, path)
 	}
-	if err := d.health(ctx, key, "check mount", func() error { return fusebpf.Check(path) }); err != nil {
+	if err := d.health(ctx, key, "check mount", func() error { return checkAlive(path) }); err != nil {
 		if errors.Is(err, fusebpf.ErrDisconnected) {
 			return fmt.Errorf("volume %s: %w: filtered mount at %s is disconnected, its FUSE server is gone: %w", key, ErrUnhealthy, path, err)
 		}

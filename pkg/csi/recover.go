@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/fusebpf-csi/fusebpf-csi/pkg/fusebpf"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/state"
 )
 
@@ -72,7 +71,7 @@ func (d *Driver) recoverVolume(ctx context.Context, rec *state.Volume) error {
 	if !staged {
 		return fmt.Errorf("%w: staging mount gone but targets %v remain", ErrUnhealthy, rec.TargetPaths())
 	}
-	err = d.health(ctx, rec.ID, "check staging mount", func() error { return fusebpf.Check(rec.StagingPath) })
+	err = d.health(ctx, rec.ID, "check staging mount", func() error { return checkAlive(rec.StagingPath) })
 	if err != nil {
 		if !d.opts.RecoverMounts {
 			return fmt.Errorf("%w: %w (mount recovery disabled)", ErrUnhealthy, err)
@@ -89,7 +88,7 @@ func (d *Driver) recoverVolume(ctx context.Context, rec *state.Volume) error {
 		}
 	}
 	for _, p := range rec.TargetPaths() {
-		err := d.health(ctx, rec.ID, "check target", func() error { return fusebpf.Check(p) })
+		err := d.health(ctx, rec.ID, "check target", func() error { return checkAlive(p) })
 		if err == nil {
 			continue
 		}
