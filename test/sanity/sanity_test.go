@@ -11,10 +11,12 @@ import (
 // exercise well-formed IDs of volumes that do not exist.
 type idGen struct{}
 
-func (idGen) GenerateUniqueValidVolumeID() string { return "fbv1:" + testNode + ":local:" + randomHex(16) }
-func (idGen) GenerateInvalidVolumeID() string     { return "fake-vol-id" }
-func (idGen) GenerateUniqueValidNodeID() string   { return "node-" + randomHex(5) }
-func (idGen) GenerateInvalidNodeID() string       { return "fake-node-id" }
+func (idGen) GenerateUniqueValidVolumeID() string {
+	return "fbv1:" + testNode + ":local:" + randomHex(16)
+}
+func (idGen) GenerateInvalidVolumeID() string   { return "fake-vol-id" }
+func (idGen) GenerateUniqueValidNodeID() string { return "node-" + randomHex(5) }
+func (idGen) GenerateInvalidNodeID() string     { return "fake-node-id" }
 
 // TestCSISanity runs the csi-test sanity suite against the real gRPC server
 // over a unix socket, with real filtered mounts.
