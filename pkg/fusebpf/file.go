@@ -19,7 +19,8 @@ import (
 // daemon, whose Write clears them first.
 type file struct {
 	*fs.LoopbackFile
-	fd int
+	fd    int
+	flags uint32 // open(2) flags
 
 	mu   sync.Mutex
 	priv bool // file may carry suid/sgid/capabilities a write must clear
@@ -31,7 +32,7 @@ var (
 )
 
 func newFile(fd int, st *unix.Stat_t, flags uint32) *file {
-	f := &file{LoopbackFile: fs.NewLoopbackFile(fd).(*fs.LoopbackFile), fd: fd}
+	f := &file{LoopbackFile: fs.NewLoopbackFile(fd).(*fs.LoopbackFile), fd: fd, flags: flags}
 	if flags&(unix.O_WRONLY|unix.O_RDWR) != 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
 		f.priv = st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 || hasCaps(fd)
 	}

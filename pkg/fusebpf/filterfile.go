@@ -66,7 +66,7 @@ func (f *filteredFile) run(ctx context.Context, op policy.Op, backing func() sys
 }
 
 func (f *filteredFile) Read(ctx context.Context, dest []byte, off int64) (res fuse.ReadResult, e syscall.Errno) {
-	ri := policy.ReadIn{Offset: uint64(off), Size: uint32(len(dest))}
+	ri := policy.ReadIn{Offset: uint64(off), Size: uint32(len(dest)), Flags: f.flags}
 	var io policy.IterOut
 	e = f.run(ctx, policy.OpReadIter, func() syscall.Errno {
 		var e syscall.Errno
@@ -80,7 +80,9 @@ func (f *filteredFile) Read(ctx context.Context, dest []byte, off int64) (res fu
 }
 
 func (f *filteredFile) Write(ctx context.Context, data []byte, off int64) (n uint32, e syscall.Errno) {
-	wi := policy.WriteIn{Offset: uint64(off), Size: uint32(len(data))}
+	// The kernel puts the file's current f_flags here; the daemon knows
+	// the flags it was opened with.
+	wi := policy.WriteIn{Offset: uint64(off), Size: uint32(len(data)), Flags: f.flags}
 	var io policy.IterOut
 	e = f.run(ctx, policy.OpWriteIter, func() syscall.Errno {
 		var e syscall.Errno
