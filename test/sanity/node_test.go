@@ -50,7 +50,7 @@ func (dr *driver) create(t *testing.T, name string, params map[string]string) st
 func (dr *driver) stagePublish(t *testing.T, base, name string, params map[string]string, c *csipb.VolumeCapability, ro bool) vol {
 	t.Helper()
 	v := vol{id: dr.create(t, name, params), staging: filepath.Join(base, name, "staging"), target: filepath.Join(base, name, "target")}
-	if err := os.MkdirAll(v.staging, 0o750); err != nil {
+	if err := os.MkdirAll(v.staging, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx := params // the volume context equals the parameters for these tests
