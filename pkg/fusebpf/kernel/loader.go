@@ -108,7 +108,7 @@ func Register(spec *ebpf.CollectionSpec, opts RegisterOptions) (*Instance, error
 			return inst, nil
 		}
 		if opts.Name != "" || !errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("register %s %q: %w", userType.Name, name, err)
+			return nil, fmt.Errorf("%s %q: %w", userType.Name, name, err)
 		}
 	}
 }
