@@ -1,0 +1,940 @@
+package bpfvm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+)
+
+const (
+	// StackSize is the stack of one frame in bytes (the kernel's MAX_BPF_STACK).
+	StackSize = 512
+	// MaxCallDepth is the number of frames a run may have, the entry
+	// function included (the kernel's MAX_CALL_FRAMES).
+	MaxCallDepth = 8
+
+	stackBytes = StackSize * MaxCallDepth
+)
+
+// frame is what a bpf-to-bpf call saves: the return slot and the
+// callee-saved registers R6-R9 (R10 is recomputed from the depth).
+type frame struct {
+	ret            int
+	r6, r7, r8, r9 uint64
+}
+
+// exec interprets the program from slot entry with R1-R5 = args.
+//
+// The loop keeps registers in a local array indexed with &15 (so no bounds
+// checks), counts executed instructions in a local and checks the budget
+// only when control moves (taken jumps, calls, exit): every loop passes
+// through one of those, so a run that ends has executed at most budget
+// instructions, and one that does not is stopped within one straight-line
+// stretch of the budget.
+func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ret, err = 0, fmt.Errorf("%w: %v", ErrInternal, p)
+		}
+	}()
+
+	code := r.prog.code
+	funcs := r.prog.funcs
+	stack := r.stack
+	budget := r.budget
+
+	var reg [16]uint64
+	reg[1], reg[2], reg[3], reg[4], reg[5] = args[0], args[1], args[2], args[3], args[4]
+	reg[10] = stackBase + stackBytes
+	clear(stack[stackBytes-StackSize:])
+
+	var n uint64
+	depth := 0
+	pc := entry
+	for {
+		ins := &code[pc]
+		pc++
+		n++
+		switch ins.op {
+		// ---- ALU64 ----
+		case opAdd64K:
+			reg[ins.dst&15] += uint64(ins.imm)
+		case opAdd64X:
+			reg[ins.dst&15] += reg[ins.src&15]
+		case opSub64K:
+			reg[ins.dst&15] -= uint64(ins.imm)
+		case opSub64X:
+			reg[ins.dst&15] -= reg[ins.src&15]
+		case opMul64K:
+			reg[ins.dst&15] *= uint64(ins.imm)
+		case opMul64X:
+			reg[ins.dst&15] *= reg[ins.src&15]
+		case opDiv64K:
+			if ins.imm == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] /= uint64(ins.imm)
+			}
+		case opDiv64X:
+			if v := reg[ins.src&15]; v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] /= v
+			}
+		case opSDiv64K:
+			if ins.imm == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) / ins.imm)
+			}
+		case opSDiv64X:
+			if v := int64(reg[ins.src&15]); v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) / v)
+			}
+		case opMod64K:
+			if ins.imm != 0 {
+				reg[ins.dst&15] %= uint64(ins.imm)
+			}
+		case opMod64X:
+			if v := reg[ins.src&15]; v != 0 {
+				reg[ins.dst&15] %= v
+			}
+		case opSMod64K:
+			if ins.imm != 0 {
+				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) % ins.imm)
+			}
+		case opSMod64X:
+			if v := int64(reg[ins.src&15]); v != 0 {
+				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) % v)
+			}
+		case opOr64K:
+			reg[ins.dst&15] |= uint64(ins.imm)
+		case opOr64X:
+			reg[ins.dst&15] |= reg[ins.src&15]
+		case opAnd64K:
+			reg[ins.dst&15] &= uint64(ins.imm)
+		case opAnd64X:
+			reg[ins.dst&15] &= reg[ins.src&15]
+		case opLsh64K:
+			reg[ins.dst&15] <<= uint64(ins.imm) & 63
+		case opLsh64X:
+			reg[ins.dst&15] <<= reg[ins.src&15] & 63
+		case opRsh64K:
+			reg[ins.dst&15] >>= uint64(ins.imm) & 63
+		case opRsh64X:
+			reg[ins.dst&15] >>= reg[ins.src&15] & 63
+		case opArsh64K:
+			reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) >> (uint64(ins.imm) & 63))
+		case opArsh64X:
+			reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) >> (reg[ins.src&15] & 63))
+		case opXor64K:
+			reg[ins.dst&15] ^= uint64(ins.imm)
+		case opXor64X:
+			reg[ins.dst&15] ^= reg[ins.src&15]
+		case opMov64K:
+			reg[ins.dst&15] = uint64(ins.imm)
+		case opMov64X:
+			reg[ins.dst&15] = reg[ins.src&15]
+		case opMovSX8To64:
+			reg[ins.dst&15] = uint64(int64(int8(reg[ins.src&15])))
+		case opMovSX16To64:
+			reg[ins.dst&15] = uint64(int64(int16(reg[ins.src&15])))
+		case opMovSX32To64:
+			reg[ins.dst&15] = uint64(int64(int32(reg[ins.src&15])))
+		case opNeg64:
+			reg[ins.dst&15] = -reg[ins.dst&15]
+		case opBswap16:
+			reg[ins.dst&15] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst&15])))
+		case opBswap32:
+			reg[ins.dst&15] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst&15])))
+		case opBswap64:
+			reg[ins.dst&15] = bits.ReverseBytes64(reg[ins.dst&15])
+
+		// ---- ALU (32-bit, results zero-extended) ----
+		case opAdd32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) + uint32(ins.imm))
+		case opAdd32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) + uint32(reg[ins.src&15]))
+		case opSub32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) - uint32(ins.imm))
+		case opSub32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) - uint32(reg[ins.src&15]))
+		case opMul32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) * uint32(ins.imm))
+		case opMul32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) * uint32(reg[ins.src&15]))
+		case opDiv32K:
+			if v := uint32(ins.imm); v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) / v)
+			}
+		case opDiv32X:
+			if v := uint32(reg[ins.src&15]); v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) / v)
+			}
+		case opSDiv32K:
+			if v := int32(ins.imm); v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) / v))
+			}
+		case opSDiv32X:
+			if v := int32(reg[ins.src&15]); v == 0 {
+				reg[ins.dst&15] = 0
+			} else {
+				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) / v))
+			}
+		case opMod32K:
+			if v := uint32(ins.imm); v == 0 {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
+			} else {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) % v)
+			}
+		case opMod32X:
+			if v := uint32(reg[ins.src&15]); v == 0 {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
+			} else {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) % v)
+			}
+		case opSMod32K:
+			if v := int32(ins.imm); v == 0 {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
+			} else {
+				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) % v))
+			}
+		case opSMod32X:
+			if v := int32(reg[ins.src&15]); v == 0 {
+				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
+			} else {
+				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) % v))
+			}
+		case opOr32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) | uint32(ins.imm))
+		case opOr32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) | uint32(reg[ins.src&15]))
+		case opAnd32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) & uint32(ins.imm))
+		case opAnd32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) & uint32(reg[ins.src&15]))
+		case opLsh32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) << (uint32(ins.imm) & 31))
+		case opLsh32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) << (uint32(reg[ins.src&15]) & 31))
+		case opRsh32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) >> (uint32(ins.imm) & 31))
+		case opRsh32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) >> (uint32(reg[ins.src&15]) & 31))
+		case opArsh32K:
+			reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) >> (uint32(ins.imm) & 31)))
+		case opArsh32X:
+			reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) >> (uint32(reg[ins.src&15]) & 31)))
+		case opXor32K:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) ^ uint32(ins.imm))
+		case opXor32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) ^ uint32(reg[ins.src&15]))
+		case opMov32K:
+			reg[ins.dst&15] = uint64(uint32(ins.imm))
+		case opMov32X:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.src&15]))
+		case opMovSX8To32:
+			reg[ins.dst&15] = uint64(uint32(int32(int8(reg[ins.src&15]))))
+		case opMovSX16To32:
+			reg[ins.dst&15] = uint64(uint32(int32(int16(reg[ins.src&15]))))
+		case opNeg32:
+			reg[ins.dst&15] = uint64(-uint32(reg[ins.dst&15]))
+		case opLe16:
+			reg[ins.dst&15] = uint64(uint16(reg[ins.dst&15]))
+		case opLe32:
+			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
+		case opLe64:
+		case opBe16:
+			reg[ins.dst&15] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst&15])))
+		case opBe32:
+			reg[ins.dst&15] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst&15])))
+		case opBe64:
+			reg[ins.dst&15] = bits.ReverseBytes64(reg[ins.dst&15])
+
+		// ---- jumps ----
+		case opJa:
+			pc = int(ins.off)
+			if n > budget {
+				return r.budgetErr(pc, n)
+			}
+		case opJeqK:
+			if reg[ins.dst&15] == uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJeqX:
+			if reg[ins.dst&15] == reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgtK:
+			if reg[ins.dst&15] > uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgtX:
+			if reg[ins.dst&15] > reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgeK:
+			if reg[ins.dst&15] >= uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgeX:
+			if reg[ins.dst&15] >= reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsetK:
+			if reg[ins.dst&15]&uint64(ins.imm) != 0 {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsetX:
+			if reg[ins.dst&15]&reg[ins.src&15] != 0 {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJneK:
+			if reg[ins.dst&15] != uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJneX:
+			if reg[ins.dst&15] != reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgtK:
+			if int64(reg[ins.dst&15]) > ins.imm {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgtX:
+			if int64(reg[ins.dst&15]) > int64(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgeK:
+			if int64(reg[ins.dst&15]) >= ins.imm {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgeX:
+			if int64(reg[ins.dst&15]) >= int64(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJltK:
+			if reg[ins.dst&15] < uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJltX:
+			if reg[ins.dst&15] < reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJleK:
+			if reg[ins.dst&15] <= uint64(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJleX:
+			if reg[ins.dst&15] <= reg[ins.src&15] {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsltK:
+			if int64(reg[ins.dst&15]) < ins.imm {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsltX:
+			if int64(reg[ins.dst&15]) < int64(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsleK:
+			if int64(reg[ins.dst&15]) <= ins.imm {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsleX:
+			if int64(reg[ins.dst&15]) <= int64(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+
+		case opJeq32K:
+			if uint32(reg[ins.dst&15]) == uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJeq32X:
+			if uint32(reg[ins.dst&15]) == uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgt32K:
+			if uint32(reg[ins.dst&15]) > uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJgt32X:
+			if uint32(reg[ins.dst&15]) > uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJge32K:
+			if uint32(reg[ins.dst&15]) >= uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJge32X:
+			if uint32(reg[ins.dst&15]) >= uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJset32K:
+			if uint32(reg[ins.dst&15])&uint32(ins.imm) != 0 {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJset32X:
+			if uint32(reg[ins.dst&15])&uint32(reg[ins.src&15]) != 0 {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJne32K:
+			if uint32(reg[ins.dst&15]) != uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJne32X:
+			if uint32(reg[ins.dst&15]) != uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgt32K:
+			if int32(reg[ins.dst&15]) > int32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsgt32X:
+			if int32(reg[ins.dst&15]) > int32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsge32K:
+			if int32(reg[ins.dst&15]) >= int32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsge32X:
+			if int32(reg[ins.dst&15]) >= int32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJlt32K:
+			if uint32(reg[ins.dst&15]) < uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJlt32X:
+			if uint32(reg[ins.dst&15]) < uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJle32K:
+			if uint32(reg[ins.dst&15]) <= uint32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJle32X:
+			if uint32(reg[ins.dst&15]) <= uint32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJslt32K:
+			if int32(reg[ins.dst&15]) < int32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJslt32X:
+			if int32(reg[ins.dst&15]) < int32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsle32K:
+			if int32(reg[ins.dst&15]) <= int32(ins.imm) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+		case opJsle32X:
+			if int32(reg[ins.dst&15]) <= int32(reg[ins.src&15]) {
+				pc = int(ins.off)
+				if n > budget {
+					return r.budgetErr(pc, n)
+				}
+			}
+
+		// ---- calls ----
+		case opCall:
+			if n > budget {
+				return r.budgetErr(pc-1, n)
+			}
+			f := &funcs[ins.imm]
+			r.pc = pc - 1
+			v, ferr := f.fn(r, reg[1], reg[2], reg[3], reg[4], reg[5])
+			if ferr != nil {
+				r.executed = n
+				return 0, r.helperErr(pc-1, f.name, ferr)
+			}
+			reg[0] = v
+		case opCallLocal:
+			if n > budget {
+				return r.budgetErr(pc-1, n)
+			}
+			if depth >= MaxCallDepth-1 {
+				r.executed = n
+				return 0, &RunError{PC: pc - 1, Err: ErrCallDepth}
+			}
+			fr := &r.frames[depth]
+			fr.ret = pc
+			fr.r6, fr.r7, fr.r8, fr.r9 = reg[6], reg[7], reg[8], reg[9]
+			depth++
+			reg[10] -= StackSize
+			top := stackBytes - depth*StackSize
+			clear(stack[top-StackSize : top])
+			pc = int(ins.off)
+		case opExit:
+			if depth == 0 {
+				r.executed = n
+				if n > budget {
+					return r.budgetErr(pc-1, n)
+				}
+				return reg[0], nil
+			}
+			depth--
+			fr := &r.frames[depth]
+			pc = fr.ret
+			reg[6], reg[7], reg[8], reg[9] = fr.r6, fr.r7, fr.r8, fr.r9
+			reg[10] += StackSize
+		case opLddw:
+			reg[ins.dst&15] = uint64(ins.imm)
+			pc++
+
+		// ---- loads ----
+		case opLdxDW:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-8 {
+				reg[ins.dst&15] = binary.LittleEndian.Uint64(stack[o:])
+			} else if v, ok := r.load(a, 8); ok {
+				reg[ins.dst&15] = v
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxW:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-4 {
+				reg[ins.dst&15] = uint64(binary.LittleEndian.Uint32(stack[o:]))
+			} else if v, ok := r.load(a, 4); ok {
+				reg[ins.dst&15] = v
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxH:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-2 {
+				reg[ins.dst&15] = uint64(binary.LittleEndian.Uint16(stack[o:]))
+			} else if v, ok := r.load(a, 2); ok {
+				reg[ins.dst&15] = v
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxB:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o < stackBytes {
+				reg[ins.dst&15] = uint64(stack[o])
+			} else if v, ok := r.load(a, 1); ok {
+				reg[ins.dst&15] = v
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxSW:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if v, ok := r.load(a, 4); ok {
+				reg[ins.dst&15] = uint64(int64(int32(v)))
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxSH:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if v, ok := r.load(a, 2); ok {
+				reg[ins.dst&15] = uint64(int64(int16(v)))
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opLdxSB:
+			a := reg[ins.src&15] + uint64(int64(ins.off))
+			if v, ok := r.load(a, 1); ok {
+				reg[ins.dst&15] = uint64(int64(int8(v)))
+			} else {
+				return 0, r.faultErr(pc-1, n)
+			}
+
+		// ---- stores ----
+		case opStxDW:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-8 {
+				binary.LittleEndian.PutUint64(stack[o:], reg[ins.src&15])
+			} else if !r.store(a, 8, reg[ins.src&15]) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStxW:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-4 {
+				binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src&15]))
+			} else if !r.store(a, 4, reg[ins.src&15]) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStxH:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if !r.store(a, 2, reg[ins.src&15]) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStxB:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o < stackBytes {
+				stack[o] = byte(reg[ins.src&15])
+			} else if !r.store(a, 1, reg[ins.src&15]) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStDW:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-8 {
+				binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
+			} else if !r.store(a, 8, uint64(ins.imm)) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStW:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if !r.store(a, 4, uint64(ins.imm)) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStH:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if !r.store(a, 2, uint64(ins.imm)) {
+				return 0, r.faultErr(pc-1, n)
+			}
+		case opStB:
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			if !r.store(a, 1, uint64(ins.imm)) {
+				return 0, r.faultErr(pc-1, n)
+			}
+
+		case opAtomic32, opAtomic64:
+			size := uint64(4)
+			if ins.op == opAtomic64 {
+				size = 8
+			}
+			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			var old uint64
+			var ok bool
+			if ins.imm == atomicCMPXCHG {
+				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src&15], reg[0])
+			} else {
+				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src&15], 0)
+			}
+			if !ok {
+				return 0, r.faultErr(pc-1, n)
+			}
+			switch {
+			case ins.imm == atomicCMPXCHG:
+				reg[0] = old
+			case ins.imm&atomicFetch != 0:
+				reg[ins.src&15] = old
+			}
+
+		default: // opInvalid: unreachable, decode never lets control reach it
+			r.executed = n
+			return 0, &RunError{PC: pc - 1, Err: fmt.Errorf("%w: opcode %d at run time", ErrInternal, ins.op)}
+		}
+	}
+}
+
+func (r *Run) budgetErr(pc int, n uint64) (uint64, error) {
+	r.executed = n
+	return 0, &RunError{PC: pc, Err: ErrBudget}
+}
+
+func (r *Run) helperErr(pc int, name string, err error) error {
+	var re *RunError
+	if asRunError(err, &re) {
+		// A nested memory fault raised by a Run method: keep its details.
+		return &RunError{PC: pc, Addr: re.Addr, Size: re.Size, Err: &HelperError{Name: name, Err: re.Err}}
+	}
+	return &RunError{PC: pc, Err: &HelperError{Name: name, Err: err}}
+}
+
+func asRunError(err error, re **RunError) bool {
+	e, ok := err.(*RunError)
+	if ok {
+		*re = e
+	}
+	return ok
+}
+
+// faultErr turns the fault recorded by load/store/atomic into an error.
+func (r *Run) faultErr(pc int, n uint64) error {
+	r.executed = n
+	return &RunError{PC: pc, Addr: r.faultAddr, Size: int(r.faultSize), Err: r.faultCause}
+}
+
+func (r *Run) fault(addr, size uint64, cause error) bool {
+	r.faultAddr, r.faultSize, r.faultCause = addr, size, cause
+	return false
+}
+
+// translate finds the region and offset for an access of size bytes at
+// addr, or records a fault and returns nil.
+func (r *Run) translate(addr, size uint64, write bool) (*region, uint64) {
+	id := addr >> 32
+	if id >= uint64(len(r.regions)) {
+		r.fault(addr, size, ErrOutOfBounds)
+		return nil, 0
+	}
+	rg := &r.regions[id]
+	off := addr & 0xffffffff
+	if off+size > uint64(len(rg.data)) || (rg.mask != 0 && uint64(uint32(off)&rg.mask)+size > uint64(rg.elem)) {
+		r.fault(addr, size, ErrOutOfBounds)
+		return nil, 0
+	}
+	if write && rg.flags&flagWrite == 0 {
+		r.fault(addr, size, ErrReadOnly)
+		return nil, 0
+	}
+	return rg, off
+}
+
+func (r *Run) load(addr, size uint64) (uint64, bool) {
+	rg, off := r.translate(addr, size, false)
+	if rg == nil {
+		return 0, false
+	}
+	if rg.flags&flagShared != 0 {
+		return sharedLoad(rg.data, off, size), true
+	}
+	return loadLE(rg.data[off:], size), true
+}
+
+func (r *Run) store(addr, size, v uint64) bool {
+	rg, off := r.translate(addr, size, true)
+	if rg == nil {
+		return false
+	}
+	if rg.flags&flagShared != 0 {
+		sharedStore(rg.data, off, size, v)
+	} else {
+		storeLE(rg.data[off:], size, v)
+	}
+	return true
+}
+
+// atomic performs an RFC 9669 atomic operation and returns the old value
+// (zero-extended for 32-bit operations). Shared regions use sync/atomic;
+// private regions belong to this run alone, so a plain read-modify-write is
+// atomic with respect to everything that can observe it.
+func (r *Run) atomic(addr, size uint64, op uint32, src, cmp uint64) (uint64, bool) {
+	if addr&(size-1) != 0 {
+		return 0, r.fault(addr, size, ErrMisaligned)
+	}
+	rg, off := r.translate(addr, size, true)
+	if rg == nil {
+		return 0, false
+	}
+	if rg.flags&flagShared == 0 {
+		b := rg.data[off:]
+		old := loadLE(b, size)
+		var nv uint64
+		switch op &^ atomicFetch {
+		case atomicADD:
+			nv = old + src
+		case atomicOR:
+			nv = old | src
+		case atomicAND:
+			nv = old & src
+		case atomicXOR:
+			nv = old ^ src
+		case atomicXCHG &^ atomicFetch:
+			nv = src
+		case atomicCMPXCHG &^ atomicFetch:
+			nv = old
+			if size == 4 && uint32(old) == uint32(cmp) || size == 8 && old == cmp {
+				nv = src
+			}
+		}
+		storeLE(b, size, nv)
+		return old, true
+	}
+	p := hostPtr(rg.data, off)
+	if uintptr(p)&uintptr(size-1) != 0 {
+		// Only an alias of a shared region at an odd offset gets here.
+		return 0, r.fault(addr, size, ErrMisaligned)
+	}
+	if size == 4 {
+		w := (*uint32)(p)
+		s := uint32(src)
+		var old uint32
+		switch op &^ atomicFetch {
+		case atomicADD:
+			old = atomic.AddUint32(w, s) - s
+		case atomicOR:
+			old = atomic.OrUint32(w, s)
+		case atomicAND:
+			old = atomic.AndUint32(w, s)
+		case atomicXOR:
+			for {
+				old = atomic.LoadUint32(w)
+				if atomic.CompareAndSwapUint32(w, old, old^s) {
+					break
+				}
+			}
+		case atomicXCHG &^ atomicFetch:
+			old = atomic.SwapUint32(w, s)
+		case atomicCMPXCHG &^ atomicFetch:
+			for {
+				old = atomic.LoadUint32(w)
+				if old != uint32(cmp) || atomic.CompareAndSwapUint32(w, old, s) {
+					break
+				}
+			}
+		}
+		return uint64(old), true
+	}
+	w := (*uint64)(p)
+	var old uint64
+	switch op &^ atomicFetch {
+	case atomicADD:
+		old = atomic.AddUint64(w, src) - src
+	case atomicOR:
+		old = atomic.OrUint64(w, src)
+	case atomicAND:
+		old = atomic.AndUint64(w, src)
+	case atomicXOR:
+		for {
+			old = atomic.LoadUint64(w)
+			if atomic.CompareAndSwapUint64(w, old, old^src) {
+				break
+			}
+		}
+	case atomicXCHG &^ atomicFetch:
+		old = atomic.SwapUint64(w, src)
+	case atomicCMPXCHG &^ atomicFetch:
+		for {
+			old = atomic.LoadUint64(w)
+			if old != cmp || atomic.CompareAndSwapUint64(w, old, src) {
+				break
+			}
+		}
+	}
+	return old, true
+}

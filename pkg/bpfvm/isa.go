@@ -1,0 +1,267 @@
+package bpfvm
+
+// Raw encoding constants of RFC 9669 (opcode byte = specific | class).
+const (
+	clsLD    = 0x00
+	clsLDX   = 0x01
+	clsST    = 0x02
+	clsSTX   = 0x03
+	clsALU   = 0x04
+	clsJMP   = 0x05
+	clsJMP32 = 0x06
+	clsALU64 = 0x07
+
+	srcX = 0x08 // ALU/JMP: operand is src_reg (K: imm)
+
+	aluADD  = 0x00
+	aluSUB  = 0x10
+	aluMUL  = 0x20
+	aluDIV  = 0x30
+	aluOR   = 0x40
+	aluAND  = 0x50
+	aluLSH  = 0x60
+	aluRSH  = 0x70
+	aluNEG  = 0x80
+	aluMOD  = 0x90
+	aluXOR  = 0xa0
+	aluMOV  = 0xb0
+	aluARSH = 0xc0
+	aluEND  = 0xd0
+
+	jmpJA   = 0x00
+	jmpJEQ  = 0x10
+	jmpJGT  = 0x20
+	jmpJGE  = 0x30
+	jmpJSET = 0x40
+	jmpJNE  = 0x50
+	jmpJSGT = 0x60
+	jmpJSGE = 0x70
+	jmpCALL = 0x80
+	jmpEXIT = 0x90
+	jmpJLT  = 0xa0
+	jmpJLE  = 0xb0
+	jmpJSLT = 0xc0
+	jmpJSLE = 0xd0
+
+	sizeW  = 0x00
+	sizeH  = 0x08
+	sizeB  = 0x10
+	sizeDW = 0x18
+
+	modeIMM    = 0x00
+	modeABS    = 0x20
+	modeIND    = 0x40
+	modeMEM    = 0x60
+	modeMEMSX  = 0x80
+	modeATOMIC = 0xc0
+
+	atomicFetch   = 0x01
+	atomicADD     = 0x00
+	atomicOR      = 0x40
+	atomicAND     = 0x50
+	atomicXOR     = 0xa0
+	atomicXCHG    = 0xe0 | atomicFetch
+	atomicCMPXCHG = 0xf0 | atomicFetch
+
+	// lddw src_reg values (RFC 9669 §5.4).
+	pseudoMapFD       = 1
+	pseudoMapValue    = 2
+	pseudoVarAddr     = 3
+	pseudoFunc        = 4
+	pseudoMapIdx      = 5
+	pseudoMapIdxValue = 6
+
+	// CALL src_reg values.
+	callHelper = 0
+	callLocal  = 1
+	callKfunc  = 2
+
+	opLDDW = clsLD | modeIMM | sizeDW // 0x18
+)
+
+// Internal opcodes of the pre-decoded program. They form a dense range so
+// that the interpreter's switch compiles to a jump table. K forms carry the
+// operand in insn.imm, already extended the way the instruction needs it.
+const (
+	opInvalid uint8 = iota // second slot of lddw; never executed
+
+	opAdd64K
+	opAdd64X
+	opSub64K
+	opSub64X
+	opMul64K
+	opMul64X
+	opDiv64K
+	opDiv64X
+	opSDiv64K
+	opSDiv64X
+	opMod64K
+	opMod64X
+	opSMod64K
+	opSMod64X
+	opOr64K
+	opOr64X
+	opAnd64K
+	opAnd64X
+	opLsh64K
+	opLsh64X
+	opRsh64K
+	opRsh64X
+	opArsh64K
+	opArsh64X
+	opXor64K
+	opXor64X
+	opMov64K
+	opMov64X
+	opMovSX8To64
+	opMovSX16To64
+	opMovSX32To64
+	opNeg64
+	opBswap16
+	opBswap32
+	opBswap64
+
+	opAdd32K
+	opAdd32X
+	opSub32K
+	opSub32X
+	opMul32K
+	opMul32X
+	opDiv32K
+	opDiv32X
+	opSDiv32K
+	opSDiv32X
+	opMod32K
+	opMod32X
+	opSMod32K
+	opSMod32X
+	opOr32K
+	opOr32X
+	opAnd32K
+	opAnd32X
+	opLsh32K
+	opLsh32X
+	opRsh32K
+	opRsh32X
+	opArsh32K
+	opArsh32X
+	opXor32K
+	opXor32X
+	opMov32K
+	opMov32X
+	opMovSX8To32
+	opMovSX16To32
+	opNeg32
+	opLe16
+	opLe32
+	opLe64
+	opBe16
+	opBe32
+	opBe64
+
+	opJa
+	opJeqK
+	opJeqX
+	opJgtK
+	opJgtX
+	opJgeK
+	opJgeX
+	opJsetK
+	opJsetX
+	opJneK
+	opJneX
+	opJsgtK
+	opJsgtX
+	opJsgeK
+	opJsgeX
+	opJltK
+	opJltX
+	opJleK
+	opJleX
+	opJsltK
+	opJsltX
+	opJsleK
+	opJsleX
+
+	opJeq32K
+	opJeq32X
+	opJgt32K
+	opJgt32X
+	opJge32K
+	opJge32X
+	opJset32K
+	opJset32X
+	opJne32K
+	opJne32X
+	opJsgt32K
+	opJsgt32X
+	opJsge32K
+	opJsge32X
+	opJlt32K
+	opJlt32X
+	opJle32K
+	opJle32X
+	opJslt32K
+	opJslt32X
+	opJsle32K
+	opJsle32X
+
+	opCall      // helper or kfunc; imm = index into Program.funcs
+	opCallLocal // off = absolute target slot
+	opExit
+	opLddw // imm = resolved 64-bit value
+
+	opLdxB
+	opLdxH
+	opLdxW
+	opLdxDW
+	opLdxSB
+	opLdxSH
+	opLdxSW
+	opStB
+	opStH
+	opStW
+	opStDW
+	opStxB
+	opStxH
+	opStxW
+	opStxDW
+	opAtomic32 // imm = RFC atomic operation
+	opAtomic64
+
+	numOps
+)
+
+// insn is one pre-decoded instruction slot (16 bytes).
+type insn struct {
+	op  uint8
+	dst uint8
+	src uint8
+	_   uint8
+	off int32 // memory offset, or absolute jump/call target slot
+	imm int64 // operand, already sign- or zero-extended as the op needs
+}
+
+// aluOps maps (ALU code >> 4) to the K form of the 64-bit internal op; the
+// X form is K+1 and the 32-bit ops sit at a fixed distance (see decodeALU).
+var aluOps64 = [16]uint8{
+	aluADD >> 4: opAdd64K, aluSUB >> 4: opSub64K, aluMUL >> 4: opMul64K,
+	aluDIV >> 4: opDiv64K, aluOR >> 4: opOr64K, aluAND >> 4: opAnd64K,
+	aluLSH >> 4: opLsh64K, aluRSH >> 4: opRsh64K, aluMOD >> 4: opMod64K,
+	aluXOR >> 4: opXor64K, aluMOV >> 4: opMov64K, aluARSH >> 4: opArsh64K,
+}
+
+// jmpOps maps (JMP code >> 4) to the K form of the conditional 64-bit jump.
+var jmpOps64 = [16]uint8{
+	jmpJEQ >> 4: opJeqK, jmpJGT >> 4: opJgtK, jmpJGE >> 4: opJgeK,
+	jmpJSET >> 4: opJsetK, jmpJNE >> 4: opJneK, jmpJSGT >> 4: opJsgtK,
+	jmpJSGE >> 4: opJsgeK, jmpJLT >> 4: opJltK, jmpJLE >> 4: opJleK,
+	jmpJSLT >> 4: opJsltK, jmpJSLE >> 4: opJsleK,
+}
+
+const (
+	alu32Delta = opAdd32K - opAdd64K
+	jmp32Delta = opJeq32K - opJeqK
+)
+
+func isJumpOp(op uint8) bool { return op >= opJa && op <= opJsle32X }
