@@ -38,6 +38,8 @@ struct fuse_in_header abi_in_header;
 struct fuse_out_header abi_out_header;
 struct fuse_ext_header abi_ext_header;
 struct fuse_dirent abi_dirent;
+enum fuse_opcode abi_opcode;
+enum fuse_bpf_type abi_entry_type;
 
 SEC("syscall")
 int abi_kfuncs(void *ctx)

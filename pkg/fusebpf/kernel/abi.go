@@ -297,6 +297,10 @@ var layouts = []layout{
 	{name: "fuse_out_header", size: 16, fields: []field{
 		f("len", 0, 4), f("error", 4, 4), f("unique", 8, 8),
 	}},
+	{name: "fuse_ext_header", size: 8, fields: []field{f("size", 0, 4), f("type", 4, 4)}},
+	{name: "fuse_dirent", size: 24, fields: []field{
+		f("ino", 0, 8), f("off", 8, 8), f("namelen", 16, 4), f("type", 20, 4), f("name", 24, 0),
+	}},
 }
 
 // layoutByName returns the expected layout of a struct, if it is part of

@@ -155,7 +155,10 @@ func mountNew(req MountRequest, opts MountOptions) error {
 			return &Error{
 				Phase: PhaseMount, Errno: errno,
 				Hint: "this kernel's FUSE has no FUSE-BPF mount options; use the userspace tier",
-				Err:  fmt.Errorf("%w: %w", &UnsupportedError{Feature: "FUSE-BPF mount option " + key, Reasons: []string{strings.TrimPrefix(msg, ": ")}}, cause),
+				Err: fmt.Errorf("%w: %w", &UnsupportedError{
+					Feature: "FUSE-BPF mount option " + key,
+					Reasons: []string{strings.TrimPrefix(msg, ": ")},
+				}, err),
 			}
 		}
 		return Explain(PhaseMount, cause)
