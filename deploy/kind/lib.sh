@@ -21,7 +21,7 @@ TESTIMAGE=${TESTIMAGE:-local/fusebpf-e2e-busybox:1}
 
 KIND_NODE_IMAGE=local/kind-node:$K8S_VERSION
 TOOLS_BIN=$FUSEBPF_CACHE/tools-bin
-export PATH=$TOOLS_BIN:$PATH
+export PATH=$TOOLS_BIN:$FUSEBPF_CACHE/k8s-$K8S_VERSION/bin:$PATH
 
 # Heavy builds share two cores with other work.
 NICE=${NICE:-nice -n 10}
