@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
@@ -53,7 +54,15 @@ type Options struct {
 	// SupportedVersions are the CSI versions announced; empty means
 	// [DefaultSupportedVersions].
 	SupportedVersions []string
+	// Ready, when set, is polled before the socket is created until it
+	// returns nil: kubelet calls NodeGetInfo as soon as it has registered
+	// the plugin, so the plugin must not be announced before its CSI socket
+	// answers (typically [CSIProber.Check]).
+	Ready func(ctx context.Context) error
 }
+
+// readyPoll is how often [Options.Ready] is retried.
+const readyPoll = 250 * time.Millisecond
 
 // Validate reports whether the options can work.
 func (o *Options) Validate() error {
@@ -160,6 +169,9 @@ func (s *Server) Check(context.Context) error {
 // removed, which makes kubelet deregister the plugin. A cancelled ctx is a
 // clean stop and returns nil.
 func (s *Server) Serve(ctx context.Context) error {
+	if err := s.waitReady(ctx); err != nil {
+		return nil // cancelled while waiting: a clean stop
+	}
 	path := s.opts.SocketPath
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
@@ -209,6 +221,28 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = rmErr
 	}
 	return err
+}
+
+// waitReady polls Options.Ready until it succeeds or ctx ends.
+func (s *Server) waitReady(ctx context.Context) error {
+	if s.opts.Ready == nil {
+		return nil
+	}
+	logger := klog.FromContext(ctx)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
+		err := s.opts.Ready(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		logger.V(4).Info("waiting for the CSI socket before registering", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(readyPoll):
+		}
+	}
 }
 
 // removeIfSameSocket removes path only while it is still the socket file

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,6 +182,60 @@ func TestStoppingPredecessorKeepsSuccessorSocket(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket left after successor stopped: %v", err)
+	}
+}
+
+// Kubelet must not see the registration socket before the CSI socket answers.
+func TestServeWaitsForReady(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), testDriver+"-reg.sock")
+	var ready atomic.Bool
+	calls := make(chan struct{}, 100)
+	s, err := New(Options{DriverName: testDriver, Endpoint: "/csi/csi.sock", SocketPath: sock,
+		Ready: func(context.Context) error {
+			calls <- struct{}{}
+			if !ready.Load() {
+				return ErrNotReady
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	<-calls
+	<-calls // polled twice: not ready, so no socket yet
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket exists before the plugin is ready: %v", err)
+	}
+	ready.Store(true)
+	waitServing(t, s, done)
+	if _, err := kubelet(t, sock).GetInfo(ctx, &registerapi.InfoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A plugin stopped before it ever became ready stops cleanly.
+func TestServeCancelledWhileWaiting(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), testDriver+"-reg.sock")
+	s, err := New(Options{DriverName: testDriver, Endpoint: "/csi/csi.sock", SocketPath: sock,
+		Ready: func(context.Context) error { return ErrNotReady }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Serve(ctx); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket created: %v", err)
 	}
 }
 
