@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 
@@ -30,17 +31,21 @@ type DaemonNeed struct {
 // struct_ops programs, whether a kernel-tier mount needs a FUSE daemon
 // (otherwise it is mounted with no_daemon).
 //
-// The rule: track, for every register along every path of a program from
-// its entry (not into called functions), the set of 32-bit constants it can
-// hold, where only "mov reg, imm", "mov reg, reg" of such a register and a
-// 64-bit immediate load produce constants and anything else (arithmetic,
-// loads, calls, more than 8 possible values) is unknown. A callback needs
-// the daemon if at some exit r0 may be 1, 2 or 4 (BPF_FUSE_USER,
-// USER_PREFILTER, USER_POSTFILTER) or is unknown, or if it makes a tail
+// The rule: along every path of a program from its entry, track for each
+// register the set of constants (at most 8) it can hold. Immediates and
+// 64-bit constant loads produce constants; moves copy them; ALU operations
+// on constants are evaluated; a call to a local function yields the union
+// of what that function returns at its exits, analysed the same way (to
+// the kernel's depth of 8, recursion unknown); anything else (memory
+// loads, helper and kfunc results, map addresses) is unknown, except that
+// an arithmetic right shift by width-1 gives 0 or all ones, a logical one
+// 0 or 1, and an AND with a mask of at most three bits its submasks, which
+// covers how clang compiles `cond ? -E : 0`. A callback needs the daemon
+// if at some exit the low 32 bits of r0 may be 1, 2 or 4 (BPF_FUSE_USER,
+// USER_PREFILTER, USER_POSTFILTER) or are unknown, or if it makes a tail
 // call. Negative errnos, CONTINUE (0), POSTFILTER (3) and CALL_DEFAULT (5)
-// as constants are fine. So `return cond ? -ENOENT : BPF_FUSE_CONTINUE;`
-// passes, while returning a value computed at run time or obtained from a
-// function call needs the daemon even if it never is a USER code.
+// are fine. A verdict read from a parameter or a map is unknown, so such a
+// policy keeps its daemon even if it never hands work to it.
 func NeedsDaemon(spec *ebpf.CollectionSpec) DaemonNeed {
 	var need DaemonNeed
 	names := make([]string, 0, len(spec.Programs))
@@ -62,16 +67,16 @@ func NeedsDaemon(spec *ebpf.CollectionSpec) DaemonNeed {
 // maxConsts bounds the constants tracked per register.
 const maxConsts = 8
 
-// vset is what a register may hold: a small set of 32-bit constants, or
+// vset is what a register may hold: a small set of 64-bit constants, or
 // unknown.
 type vset struct {
 	unknown bool
-	vals    []uint32 // sorted
+	vals    []uint64 // sorted
 }
 
 var unknown = vset{unknown: true}
 
-func constant(v uint32) vset { return vset{vals: []uint32{v}} }
+func constant(v uint64) vset { return vset{vals: []uint64{v}} }
 
 func (a vset) join(b vset) vset {
 	if a.unknown || b.unknown {
@@ -103,27 +108,68 @@ func allUnknown() regs {
 	return r
 }
 
+// scanner analyses one program's instructions, summarising the return
+// values of the local functions it calls.
+type scanner struct {
+	insns   asm.Instructions
+	index   map[asm.RawInstructionOffset]int // raw offset -> instruction
+	offsets []asm.RawInstructionOffset       // instruction -> raw offset
+	symbols map[string]int                   // function symbol -> instruction
+	// summaries of local functions by entry instruction; nil while one
+	// is being computed (recursion: unknown).
+	summaries map[int]*vset
+}
+
 // scanReturns returns why a program may hand work to the daemon, or "".
 func scanReturns(insns asm.Instructions) string {
 	if len(insns) == 0 {
 		return "no instructions"
 	}
-	// Map raw (8-byte slot) offsets to instruction indices for jumps.
-	index := map[asm.RawInstructionOffset]int{}
-	offsets := make([]asm.RawInstructionOffset, len(insns))
-	for it := insns.Iterate(); it.Next(); {
-		index[it.Offset] = it.Index
-		offsets[it.Index] = it.Offset
+	s := &scanner{
+		insns:     insns,
+		index:     map[asm.RawInstructionOffset]int{},
+		offsets:   make([]asm.RawInstructionOffset, len(insns)),
+		symbols:   map[string]int{},
+		summaries: map[int]*vset{},
 	}
+	for it := insns.Iterate(); it.Next(); {
+		s.index[it.Offset] = it.Index
+		s.offsets[it.Index] = it.Offset
+		if sym := it.Ins.Symbol(); sym != "" {
+			s.symbols[sym] = it.Index
+		}
+	}
+	ret, findings := s.function(0, 0)
+	if len(findings) == 0 {
+		if msg := judgeReturn(ret); msg != "" {
+			findings = append(findings, msg)
+		}
+	}
+	if len(findings) == 0 {
+		return ""
+	}
+	sort.Strings(findings)
+	return findings[0]
+}
 
-	states := make([]*regs, len(insns))
-	entry := allUnknown()
-	states[0] = &entry
-	work := []int{0}
+// maxCallDepth bounds nested local calls, as the kernel does (8 frames).
+const maxCallDepth = 8
+
+// function runs the analysis from the instruction at entry to every exit
+// it reaches, not following calls into local functions (their summaries
+// are used instead), and returns what r0 may hold at those exits. For the
+// program itself (depth 0) each exit is judged and findings name the
+// instruction.
+func (s *scanner) function(entry, depth int) (vset, []string) {
+	states := make([]*regs, len(s.insns))
+	start := allUnknown()
+	states[entry] = &start
+	work := []int{entry}
 	var findings []string
+	var ret *vset
 
 	propagate := func(to int, r regs) bool {
-		if to < 0 || to >= len(insns) {
+		if to < 0 || to >= len(s.insns) {
 			return false
 		}
 		if states[to] == nil {
@@ -149,34 +195,48 @@ func scanReturns(insns asm.Instructions) string {
 	for len(work) > 0 {
 		i := work[len(work)-1]
 		work = work[:len(work)-1]
-		ins := insns[i]
+		ins := s.insns[i]
 		r := *states[i]
 		op := ins.OpCode
-		next := i + 1
+		at := s.offsets[i]
 
 		switch {
 		case op.JumpOp() == asm.Exit:
-			if msg := judgeReturn(r[asm.R0]); msg != "" {
-				findings = append(findings, fmt.Sprintf("%s at instruction %d", msg, offsets[i]))
+			if depth == 0 {
+				if msg := judgeReturn(r[asm.R0]); msg != "" {
+					findings = append(findings, fmt.Sprintf("%s at instruction %d", msg, at))
+				}
+			}
+			if ret == nil {
+				v := r[asm.R0]
+				ret = &v
+			} else {
+				v := ret.join(r[asm.R0])
+				ret = &v
 			}
 			continue
 
 		case op.JumpOp() == asm.Call:
-			if ins.IsBuiltinCall() && asm.BuiltinFunc(ins.Constant) == asm.FnTailCall {
-				findings = append(findings, fmt.Sprintf("tail call at instruction %d returns another program's code", offsets[i]))
+			result := unknown
+			switch {
+			case ins.IsBuiltinCall() && asm.BuiltinFunc(ins.Constant) == asm.FnTailCall:
+				findings = append(findings, fmt.Sprintf("tail call at instruction %d returns another program's code", at))
+			case ins.IsFunctionCall():
+				result = s.summary(ins.Reference(), depth+1)
 			}
-			for reg := asm.R0; reg <= asm.R5; reg++ {
+			for reg := asm.R1; reg <= asm.R5; reg++ {
 				r[reg] = unknown
 			}
+			r[asm.R0] = result
 
 		case op.Class().IsJump():
-			target := int64(offsets[i]) + 1 + int64(ins.Offset)
+			target := int64(at) + 1 + int64(ins.Offset)
 			if op.JumpOp() == asm.Ja && op.Class() == asm.Jump32Class {
-				target = int64(offsets[i]) + 1 + ins.Constant
+				target = int64(at) + 1 + ins.Constant
 			}
-			to, ok := index[asm.RawInstructionOffset(target)]
+			to, ok := s.index[asm.RawInstructionOffset(target)]
 			if !ok || !propagate(to, r) {
-				findings = append(findings, fmt.Sprintf("jump out of the program at instruction %d", offsets[i]))
+				findings = append(findings, fmt.Sprintf("jump out of the program at instruction %d", at))
 			}
 			if op.JumpOp() == asm.Ja {
 				continue // unconditional: no fall-through
@@ -184,20 +244,17 @@ func scanReturns(insns asm.Instructions) string {
 
 		case op.IsDWordLoad():
 			if ins.Src == asm.R0 && ins.Reference() == "" {
-				r[ins.Dst] = constant(uint32(ins.Constant))
+				r[ins.Dst] = constant(uint64(ins.Constant))
 			} else {
 				r[ins.Dst] = unknown // map, function or kfunc address
 			}
 
 		case op.Class().IsALU():
-			switch {
-			case op.ALUOp() == asm.Mov && op.Source() == asm.ImmSource:
-				r[ins.Dst] = constant(uint32(ins.Constant))
-			case op.ALUOp() == asm.Mov && op.Source() == asm.RegSource:
-				r[ins.Dst] = r[ins.Src]
-			default:
-				r[ins.Dst] = unknown
+			src := r[ins.Src]
+			if op.Source() == asm.ImmSource {
+				src = constant(uint64(ins.Constant)) // sign-extended imm32
 			}
+			r[ins.Dst] = alu(op, r[ins.Dst], src)
 
 		case op.Class().IsLoad():
 			r[ins.Dst] = unknown
@@ -208,25 +265,152 @@ func scanReturns(insns asm.Instructions) string {
 			r[asm.R0] = unknown
 		}
 
-		if !propagate(next, r) {
-			findings = append(findings, fmt.Sprintf("falls off the end after instruction %d", offsets[i]))
+		if !propagate(i+1, r) {
+			findings = append(findings, fmt.Sprintf("falls off the end after instruction %d", at))
 		}
 	}
 
-	if len(findings) == 0 {
-		return ""
+	if ret == nil || len(findings) > 0 {
+		return unknown, findings
 	}
-	sort.Strings(findings)
-	return slices.Compact(findings)[0]
+	return *ret, nil
+}
+
+// summary returns what the local function sym may return.
+func (s *scanner) summary(sym string, depth int) vset {
+	entry, ok := s.symbols[sym]
+	if !ok || depth > maxCallDepth {
+		return unknown
+	}
+	if v, done := s.summaries[entry]; done {
+		if v == nil {
+			return unknown // recursion
+		}
+		return *v
+	}
+	s.summaries[entry] = nil
+	v, _ := s.function(entry, depth)
+	s.summaries[entry] = &v
+	return v
+}
+
+// alu computes what an ALU instruction leaves in dst. Both operands are
+// sets of constants; 32-bit operations work on the low halves and
+// zero-extend, as the ISA does. A few operations bound an unknown operand:
+// an arithmetic right shift by width-1 yields 0 or all ones, a logical one
+// 0 or 1, and an AND with a mask of at most three bits its submasks.
+func alu(op asm.OpCode, dst, src vset) vset {
+	aop := op.ALUOp()
+	is32 := op.Class() == asm.ALUClass
+	width := uint64(64)
+	if is32 {
+		width = 32
+	}
+	trunc := func(v uint64) uint64 {
+		if is32 {
+			return uint64(uint32(v))
+		}
+		return v
+	}
+
+	if aop == asm.Mov {
+		if src.unknown {
+			return unknown
+		}
+		out := vset{}
+		for _, v := range src.vals {
+			out = out.join(constant(trunc(v)))
+		}
+		return out
+	}
+
+	if dst.unknown && !src.unknown && len(src.vals) == 1 {
+		k := trunc(src.vals[0])
+		switch {
+		case aop == asm.ArSh && k == width-1:
+			return vset{vals: []uint64{0, trunc(^uint64(0))}}
+		case aop == asm.RSh && k == width-1:
+			return vset{vals: []uint64{0, 1}}
+		case aop == asm.And && bits.OnesCount64(k) <= 3:
+			out := vset{vals: []uint64{0}}
+			for sub := k; sub != 0; sub = (sub - 1) & k {
+				out = out.join(constant(sub))
+			}
+			return out
+		}
+	}
+	if dst.unknown || src.unknown || len(dst.vals)*len(src.vals) > maxConsts*maxConsts {
+		return unknown
+	}
+
+	out := vset{}
+	for _, a := range dst.vals {
+		for _, b := range src.vals {
+			v, ok := aluConst(aop, is32, trunc(a), trunc(b))
+			if !ok {
+				return unknown
+			}
+			if out = out.join(constant(trunc(v))); out.unknown {
+				return unknown
+			}
+		}
+	}
+	return out
+}
+
+// aluConst evaluates one ALU operation on constants (operands already
+// truncated for 32-bit operations).
+func aluConst(op asm.ALUOp, is32 bool, a, b uint64) (uint64, bool) {
+	shift := b & 63
+	if is32 {
+		shift = b & 31
+	}
+	switch op {
+	case asm.Add:
+		return a + b, true
+	case asm.Sub:
+		return a - b, true
+	case asm.Mul:
+		return a * b, true
+	case asm.Div:
+		if b == 0 {
+			return 0, true
+		}
+		return a / b, true
+	case asm.Mod:
+		if b == 0 {
+			return a, true
+		}
+		return a % b, true
+	case asm.Or:
+		return a | b, true
+	case asm.And:
+		return a & b, true
+	case asm.Xor:
+		return a ^ b, true
+	case asm.LSh:
+		return a << shift, true
+	case asm.RSh:
+		return a >> shift, true
+	case asm.ArSh:
+		if is32 {
+			return uint64(uint32(int32(a) >> shift)), true
+		}
+		return uint64(int64(a) >> shift), true
+	case asm.Neg:
+		return -a, true
+	}
+	return 0, false // signed division, sign extension, byte swaps
 }
 
 // judgeReturn says why a return value in r0 may need the daemon, or "".
+// Callbacks return a 32-bit code, so only the low half counts.
 func judgeReturn(v vset) string {
 	if v.unknown {
 		return "return value not a provable constant"
 	}
 	for _, c := range v.vals {
-		switch c {
+		switch uint32(c) {
 		case retUser:
 			return "may return 1 (BPF_FUSE_USER)"
 		case retUserPrefilter:
