@@ -22,8 +22,9 @@ const fingerprintVersion = "fusebpf-abi/1"
 // Fingerprint returns a short stable hash of the FUSE-BPF ABI that spec
 // describes: the fuse_ops members in order with their prototypes, whether
 // the struct_ops value wrapper exists, the size and field layout of every
-// struct those prototypes reach plus the structs of abi.go, and the names
-// and prototypes of the ABI's kfuncs. It is 16 hex characters of a SHA-256,
+// struct those prototypes reach and of the ABI's other structs
+// (fuse_in_header, fuse_bpf_entry_out, ...), and the names and prototypes
+// of the ABI's kfuncs. It is 16 hex characters of a SHA-256,
 // equal for equal ABIs whatever else the BTF holds (typedef spellings,
 // parameter names and linkage do not count), or [FingerprintNone] if spec
 // has no fuse_ops.

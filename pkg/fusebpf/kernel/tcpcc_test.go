@@ -3,10 +3,13 @@ package kernel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +27,13 @@ func registerTCPCC(t *testing.T, opts RegisterOptions) *Instance {
 	}
 	t.Cleanup(func() { inst.Close() })
 	return inst
+}
+
+// uniqueVolume makes a volume ID, and so instance names, unique to this
+// test process: names are kernel-wide and other test runs may share the
+// kernel.
+func uniqueVolume(base string) string {
+	return fmt.Sprintf("%s-%d-%d", base, os.Getpid(), time.Now().UnixNano())
 }
 
 func setCongestion(c syscall.RawConn, name string) error {
@@ -74,7 +84,7 @@ func readU64(t *testing.T, inst *Instance, name string) uint64 {
 // a loopback TCP connection selects it and moves data through it, and
 // after Close the name is gone.
 func TestTCPCongestionOpsThroughLoader(t *testing.T) {
-	const volume = "pvc-tcp-cc-loader"
+	volume := uniqueVolume("pvc-tcp-cc-loader")
 	const tag = uint64(0xfeedf00d)
 	inst := registerTCPCC(t, RegisterOptions{VolumeID: volume, Constants: map[string]any{"tag": tag}})
 
@@ -156,7 +166,7 @@ func TestTCPCongestionOpsThroughLoader(t *testing.T) {
 // the next candidate. An explicit name is not retried and the error says
 // what to fix.
 func TestRegisterRetriesTakenName(t *testing.T) {
-	const volume = "pvc-tcp-cc-retry"
+	volume := uniqueVolume("pvc-tcp-cc-retry")
 	first := registerTCPCC(t, RegisterOptions{VolumeID: volume})
 	second := registerTCPCC(t, RegisterOptions{VolumeID: volume})
 	want0, _ := InstanceName(volume, 0)
