@@ -11,10 +11,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib.sh"
 
-# --- driver ---
-log "make build"
-$NICE make -C "$ROOT" build >&2
-BIN=$ROOT/bin/fusebpf-csi
+# --- driver (DRIVER_BINARY: package a binary built elsewhere instead) ---
+if [ -n "${DRIVER_BINARY:-}" ]; then
+	BIN=$DRIVER_BINARY
+else
+	log "make build"
+	$NICE make -C "$ROOT" build >&2
+	BIN=$ROOT/bin/fusebpf-csi
+fi
 # The image has no mount/umount/fusermount: refuse a binary that would exec them.
 if go tool nm "$BIN" | grep -qE 'k8s.io/mount-utils\.\(\*Mounter\)\.(doMount|Unmount)$'; then
 	echo "bin/fusebpf-csi links mount-utils' exec-based Mounter: the image needs mount/umount (see Dockerfile)" >&2
@@ -23,7 +27,10 @@ fi
 tag=${DRIVER_TAG_OVERRIDE:-e2e-$(sha256sum "$BIN" | cut -c1-12)}
 if ! docker image inspect "$DRIVER_IMAGE:$tag" >/dev/null 2>&1; then
 	log "docker build $DRIVER_IMAGE:$tag"
-	docker build -q --target host -t "$DRIVER_IMAGE:$tag" "$ROOT" >/dev/null
+	# A context holding only the binary: the Dockerfile's "host" stage needs nothing else.
+	ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
+	mkdir -p "$ctx/bin" && cp "$BIN" "$ctx/bin/fusebpf-csi"
+	docker build -q --target host -f "$ROOT/Dockerfile" -t "$DRIVER_IMAGE:$tag" "$ctx" >/dev/null
 fi
 
 # --- external-provisioner ---
