@@ -121,12 +121,17 @@ func (s *filterState) verdict(op policy.Op, post bool, nodeID uint64, ret int32,
 // nameBuf makes a name argument. Names of entry-creating and -removing
 // operations may not be rewritten once the prefilter ran; the ABI marks
 // them immutable from then on.
+//
+// A name's size counts its NUL, as on the FUSE wire; a prefilter may
+// rewrite it to any name up to NAME_MAX.
 func nameBuf(name string, mutable bool) *policy.Buffer {
-	b := &policy.Buffer{Data: append([]byte(name), 0), MaxSize: len(name) + 1}
+	b := &policy.Buffer{Data: append([]byte(name), 0), MaxSize: nameMax + 1, Flags: policy.BufVariableSize}
 	if !mutable {
 		b.Flags |= policy.BufImmutable
 	}
 	return b
 }
+
+const nameMax = 255
 
 func bufArg(b *policy.Buffer) policy.Arg { return policy.Arg{Buf: b} }
