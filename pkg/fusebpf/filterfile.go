@@ -17,13 +17,14 @@ var fileOps = []policy.Op{policy.OpReadIter, policy.OpWriteIter, policy.OpFlush,
 
 // wrapFile puts an open file under the policy's file callbacks, when it
 // has any.
-func (r *fsRoot) wrapFile(fh fs.FileHandle) fs.FileHandle {
-	if fh == nil || r.filter == nil {
+func (n *node) wrapFile(fh fs.FileHandle) fs.FileHandle {
+	fst := n.root.filter
+	if fh == nil || fst == nil {
 		return fh
 	}
 	for _, op := range fileOps {
-		if r.filter.active(op) {
-			return &filteredFile{file: fh.(*file), n: r}
+		if fst.active(op) {
+			return &filteredFile{file: fh.(*file), fst: fst, nodeID: n.nodeID()}
 		}
 	}
 	return fh
@@ -33,25 +34,24 @@ func (r *fsRoot) wrapFile(fh fs.FileHandle) fs.FileHandle {
 // goes through passthrough (see PassthroughFd), so read and write reach it.
 type filteredFile struct {
 	*file
-	n *fsRoot
+	fst    *filterState
+	nodeID uint64 // of the inode the file was opened on
 }
 
 // PassthroughFd refuses passthrough when read or write is filtered.
 func (f *filteredFile) PassthroughFd() (int, bool) {
-	if f.n.filter.dataFilter {
+	if f.fst.dataFilter {
 		return -1, false
 	}
 	return f.file.PassthroughFd()
 }
 
 func (f *filteredFile) run(ctx context.Context, op policy.Op, backing func() syscall.Errno, outs func() []policy.Arg, args ...policy.Arg) syscall.Errno {
-	fst := f.n.filter
+	fst := f.fst
 	if !fst.active(op) {
 		return backing()
 	}
-	// File callbacks see the open file's node ID as 0: the handle does not
-	// know its inode here.
-	post, e := fst.pre(ctx, op, 0, args...)
+	post, e := fst.pre(ctx, op, f.nodeID, args...)
 	if e != 0 {
 		return e
 	}
@@ -60,7 +60,7 @@ func (f *filteredFile) run(ctx context.Context, op policy.Op, backing func() sys
 		if outs != nil {
 			args = append(args, outs()...)
 		}
-		e = fst.postRun(ctx, op, 0, e, args...)
+		e = fst.postRun(ctx, op, f.nodeID, e, args...)
 	}
 	return e
 }

@@ -79,7 +79,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		fh.(*file).Release(ctx)
 		return nil, nil, 0, e
 	}
-	return in, n.root.wrapFile(fh), fflags, e
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	return in, in.Operations().(*node).wrapFile(fh), fflags, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (in *fs.Inode, e syscall.Errno) {
@@ -243,7 +246,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh fs.FileHandle, fflags
 		}
 		return nil, 0, e
 	}
-	return n.root.wrapFile(fh), fflags, 0
+	return n.wrapFile(fh), fflags, 0
 }
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh fs.FileHandle, fflags uint32, e syscall.Errno) {

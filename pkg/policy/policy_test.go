@@ -15,7 +15,7 @@ func TestBuiltinsLoadAndCheck(t *testing.T) {
 		"allow-all":   {0, nil},
 		"read-only":   {16, nil},
 		"hide":        {10, []string{"hidePatterns"}},
-		"append-only": {9, nil},
+		"append-only": {11, nil},
 		"audit":       {2 * 30, nil},
 		"uid-gate":    {30, []string{"allowRoot", "allowedGids", "allowedUids"}},
 	}
