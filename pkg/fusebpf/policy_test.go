@@ -105,7 +105,10 @@ var fileOps2 = []op{
 	{"unlink", func(m string) error { return os.Remove(at(m, "u-victim")) }},
 	{"rmdir", func(m string) error { return unix.Rmdir(at(m, "rd-victim")) }},
 	{"setxattr", func(m string) error { return unix.Setxattr(at(m, "f"), "user.a", []byte("1"), 0) }},
-	{"getxattr", func(m string) error { _, err := unix.Getxattr(at(m, "x-file"), "user.pre", make([]byte, 16)); return err }},
+	{"getxattr", func(m string) error {
+		_, err := unix.Getxattr(at(m, "x-file"), "user.pre", make([]byte, 16))
+		return err
+	}},
 	{"listxattr", func(m string) error { _, err := unix.Listxattr(at(m, "x-file"), make([]byte, 64)); return err }},
 	{"removexattr", func(m string) error { return unix.Removexattr(at(m, "x-file"), "user.pre") }},
 	{"fallocate", func(m string) error {
