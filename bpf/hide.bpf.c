@@ -14,41 +14,100 @@
 const volatile char hidePatterns[MAX_PATTERNS][PATTERN_LEN] = {};
 const volatile __u32 hidePatternsCount = 0;
 
+/*
+ * The patterns are parameters, so the first callback that runs builds an
+ * index of them in a map: each pattern's kind and length, and bitmaps of
+ * the bytes a matching name must start with (exact and prefix patterns)
+ * or end with (suffix patterns). Most names fail both bitmap tests and
+ * are decided in a few instructions, whatever the number of patterns.
+ * Concurrent first runs build the same index, so the race is benign.
+ */
+enum { EXACT, PREFIX, SUFFIX };
+
+struct hide_index {
+	__u32 ready;
+	__u32 all; /* a lone "*" hides everything */
+	__u8 len[MAX_PATTERNS];	/* without the '*' */
+	__u8 kind[MAX_PATTERNS];
+	__u64 first[4];
+	__u64 last[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hide_index);
+} hide_index SEC(".maps");
+
+static __always_inline void set_bit(__u64 *bm, __u8 c)
+{
+	bm[(c >> 6) & 3] |= 1ULL << (c & 63);
+}
+
+static __always_inline bool has_bit(const __u64 *bm, __u8 c)
+{
+	return bm[(c >> 6) & 3] & (1ULL << (c & 63));
+}
+
+static __noinline int build_index(struct hide_index *ix)
+{
+	__u32 i, j;
+
+	for (i = 0; i < MAX_PATTERNS; i++) {
+		const volatile char *p = hidePatterns[i];
+		__u32 plen = 0;
+
+		if (i >= hidePatternsCount)
+			break;
+		for (j = 0; j < PATTERN_LEN; j++) {
+			if (p[j] == 0)
+				break;
+			plen++;
+		}
+		if (plen == 0)
+			continue;
+		if (p[0] == '*') {
+			if (plen == 1) {
+				ix->all = 1;
+				continue;
+			}
+			ix->kind[i] = SUFFIX;
+			ix->len[i] = plen - 1;
+			if (plen - 1 < PATTERN_LEN)
+				set_bit(ix->last, p[plen - 1]);
+		} else {
+			ix->kind[i] = p[plen - 1 & (PATTERN_LEN - 1)] == '*' ? PREFIX : EXACT;
+			ix->len[i] = ix->kind[i] == PREFIX ? plen - 1 : plen;
+			set_bit(ix->first, p[0]);
+		}
+	}
+	ix->ready = 1;
+	return 0;
+}
+
 /* match reports whether name[0..len) matches pattern i. */
-static __noinline bool match(const char *name, __u32 len, __u32 i)
+static __noinline bool match(const struct hide_index *ix, const char *name, __u32 len, __u32 i)
 {
 	const volatile char *p;
-	__u32 plen = 0, j, off = 0, n;
-	int mode = 0; /* 0 exact, 1 prefix, 2 suffix */
+	__u32 n, j, off = 0, base = 0;
 
 	if (i >= MAX_PATTERNS)
 		return false;
+	n = ix->len[i];
+	if (n == 0 || n > len || (ix->kind[i] == EXACT && n != len))
+		return false;
 	p = hidePatterns[i];
-	for (j = 0; j < PATTERN_LEN; j++) {
-		if (p[j] == 0)
-			break;
-		plen++;
-	}
-	if (plen == 0)
-		return false;
-	if (p[0] == '*') {
-		mode = 2;
+	if (ix->kind[i] == SUFFIX) {
 		off = 1;
-		n = plen - 1;
-	} else if (p[plen - 1] == '*') {
-		mode = 1;
-		n = plen - 1;
-	} else {
-		n = plen;
+		base = len - n;
 	}
-	if (n > len || (mode == 0 && n != len))
-		return false;
-	for (j = 0; j < PATTERN_LEN; j++) {
-		__u32 k = mode == 2 ? len - n + j : j;
+	for (j = 0; j < PATTERN_LEN - 1; j++) {
+		__u32 k = base + j;
 
 		if (j >= n)
 			break;
-		if (k > NAME_MAX || off + j >= PATTERN_LEN)
+		if (k > NAME_MAX)
 			return false;
 		if (name[k] != p[off + j])
 			return false;
@@ -58,12 +117,24 @@ static __noinline bool match(const char *name, __u32 len, __u32 i)
 
 static __noinline bool hidden(const char *name, __u32 len)
 {
-	__u32 i;
+	struct hide_index *ix;
+	__u32 key = 0, i;
 
+	if (len == 0 || len > NAME_MAX)
+		return false;
+	ix = bpf_map_lookup_elem(&hide_index, &key);
+	if (!ix)
+		return false;
+	if (!ix->ready)
+		build_index(ix);
+	if (ix->all)
+		return true;
+	if (!has_bit(ix->first, name[0]) && !has_bit(ix->last, name[(len - 1) & NAME_MAX]))
+		return false;
 	for (i = 0; i < MAX_PATTERNS; i++) {
 		if (i >= hidePatternsCount)
 			break;
-		if (match(name, len, i))
+		if (match(ix, name, len, i))
 			return true;
 	}
 	return false;

@@ -103,6 +103,11 @@ type callState struct {
 	data  [5]uint64 // guest addresses of the buffers' bytes, once mapped
 	rw    [5]bool   // data is mapped writable
 	nbufs int
+
+	// Guest memory of the run, pooled with it.
+	meta   [metaSize]byte
+	opaque [5][fuseBufferSize]byte
+	ctx    [5 * 8]byte
 }
 
 var statePool = sync.Pool{New: func() any { return new(callState) }}
@@ -128,22 +133,21 @@ func (in *Instance) Run(op Op, post bool, c *Call) (int32, error) {
 	defer statePool.Put(st)
 	r.SetData(st)
 
-	var meta [metaSize]byte
+	meta := st.meta[:]
 	binary.LittleEndian.PutUint64(meta[0:], c.NodeID)
 	binary.LittleEndian.PutUint32(meta[8:], c.Opcode)
 	binary.LittleEndian.PutUint32(meta[12:], uint32(c.ErrorIn))
 	var args [5]uint64
 	var err error
-	if args[0], err = r.MapBytes(meta[:], bpfvm.ReadOnly); err != nil {
+	if args[0], err = r.MapBytes(meta, bpfvm.ReadOnly); err != nil {
 		return 0, err
 	}
 	// The fuse_buffer structs themselves are opaque (the kernel's verifier
 	// refuses direct access): zeroes, read-only; only the kfuncs know
 	// what they stand for.
-	var opaque [5][fuseBufferSize]byte
 	for i, a := range c.Args {
 		if a.Buf != nil {
-			if args[i+1], err = r.MapBytes(opaque[i][:], bpfvm.ReadOnly); err != nil {
+			if args[i+1], err = r.MapBytes(st.opaque[i][:], bpfvm.ReadOnly); err != nil {
 				return 0, err
 			}
 			st.bufs[st.nbufs], st.addrs[st.nbufs] = a.Buf, args[i+1]
@@ -156,11 +160,10 @@ func (in *Instance) Run(op Op, post bool, c *Call) (int32, error) {
 	}
 	// Like every struct_ops program (BPF_PROG), a callback gets one
 	// pointer: to an array of its arguments as u64s.
-	var ctx [5 * 8]byte
 	for i := 0; i <= len(c.Args); i++ {
-		binary.LittleEndian.PutUint64(ctx[8*i:], args[i])
+		binary.LittleEndian.PutUint64(st.ctx[8*i:], args[i])
 	}
-	ctxAddr, err := r.MapBytes(ctx[:8*(1+len(c.Args))], bpfvm.ReadOnly)
+	ctxAddr, err := r.MapBytes(st.ctx[:8*(1+len(c.Args))], bpfvm.ReadOnly)
 	if err != nil {
 		return 0, err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/bpfvm"
 )
 
-func instance(t *testing.T, name string, v Values) *Instance {
+func instance(t testing.TB, name string, v Values) *Instance {
 	t.Helper()
 	p, err := Builtin(name)
 	if err != nil {
