@@ -41,8 +41,12 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
-// usageError is a bad command line: exit status 2, with the usage hint.
-type usageError struct{ msg string }
+// usageError is a bad command line: exit status 2, with the usage hint
+// unless the flag package has printed the usage already.
+type usageError struct {
+	msg     string
+	printed bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
@@ -75,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ue) && ue.printed:
+		return 2
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "fusebpf-csi %s: %v (see fusebpf-csi %s --help)\n", c.name, err, c.name)
 		return 2
@@ -96,6 +102,16 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'fusebpf-csi COMMAND --help' for the flags of a command.\n")
+}
+
+// parseFlags parses a subcommand's flags; a bad flag is a usage error that
+// the flag package has already reported.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{msg: err.Error(), printed: true}
 }
 
 // newFlags returns a flag set for a subcommand that prints its usage to

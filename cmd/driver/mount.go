@@ -20,15 +20,15 @@ Kubernetes, and serve it until SIGINT or SIGTERM, which unmount it.`, stderr)
 	policy := fs.String("policy", "allow-all", "policy that filters the view (available: allow-all)")
 	readOnly := fs.Bool("read-only", false, "mount read-only (MS_RDONLY)")
 	debug := fs.Bool("debug", false, "log every FUSE request to stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return usageError{"want BACKING and MOUNTPOINT"}
+		return usageError{msg: "want BACKING and MOUNTPOINT"}
 	}
 	backing, mountpoint := fs.Arg(0), fs.Arg(1)
 	if *policy != "allow-all" {
-		return usageError{fmt.Sprintf("unknown policy %q (available: allow-all)", *policy)}
+		return usageError{msg: fmt.Sprintf("unknown policy %q (available: allow-all)", *policy)}
 	}
 	if err := preflight(backing, mountpoint); err != nil {
 		return err

@@ -28,14 +28,14 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 		f := kfs.Lookup(n)
 		fs.Var(f.Value, n, f.Usage)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+		return usageError{msg: fmt.Sprintf("unexpected arguments %q", fs.Args())}
 	}
 	if err := o.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
 	defer klog.Flush()
 	d, err := csi.New(o)

@@ -14,11 +14,11 @@ func init() {
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("version", "", "Print the build's version (also: fusebpf-csi --version).", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{"version takes no arguments"}
+		return usageError{msg: "version takes no arguments"}
 	}
 	fmt.Fprintf(stdout, "fusebpf-csi %s\n", version.Get())
 	return nil
