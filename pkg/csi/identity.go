@@ -6,6 +6,7 @@ import (
 	"os"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/version"
@@ -48,13 +49,13 @@ func (s *identityServer) Probe(ctx context.Context, _ *csipb.ProbeRequest) (*csi
 	return &csipb.ProbeResponse{Ready: wrapperspb.Bool(s.d.recovered.Load())}, nil
 }
 
-// checkDataDir writes and removes a file in the volumes directory.
+// checkDataDir checks that the volumes directory exists and is writable
+// (not on a read-only file system). It writes nothing: a full disk must not
+// turn into a failing liveness probe, whose restart would break every
+// mount this process serves.
 func (d *Driver) checkDataDir() error {
-	f, err := os.CreateTemp(d.volumesDir, ".probe-*")
-	if err != nil {
-		return fmt.Errorf("data dir not writable: %w", err)
+	if err := unix.Access(d.volumesDir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("data dir %s not writable: %w", d.volumesDir, err)
 	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	return nil
 }
