@@ -14,9 +14,17 @@ import (
 // shared directory next to the repository root (never copied into it).
 func conformanceDir(t testing.TB) string {
 	t.Helper()
+	dir, err := findConformanceDir()
+	if err != nil {
+		t.Skipf("bpf_conformance data not available next to the repository: %v", err)
+	}
+	return dir
+}
+
+func findConformanceDir() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -24,15 +32,15 @@ func conformanceDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("repository root (go.mod) not found")
+			return "", errors.New("repository root (go.mod) not found")
 		}
 		dir = parent
 	}
 	tests := filepath.Join(dir, "..", "shared", "conformance", "bpf", "tests")
 	if _, err := os.Stat(tests); err != nil {
-		t.Skipf("bpf_conformance data not available next to the repository: %v", err)
+		return "", err
 	}
-	return tests
+	return tests, nil
 }
 
 // unclaimedGroup reports why a program falls outside the conformance groups

@@ -40,7 +40,7 @@ func splitRaw(b []byte) rawInsn {
 const maxSlots = 1 << 20
 
 // decode checks raw little-endian bytecode and turns it into the compact
-// form the interpreter runs. Every check the interpreter relies on for
+// form the interpreter runs (without superinstructions; see fuse). Every check the interpreter relies on for
 // memory safety of its own data structures (register numbers, jump and call
 // targets, wide-instruction pairs, a terminating last instruction) is made
 // here, once.

@@ -390,4 +390,3 @@ func rawProgram(words ...uint64) []byte {
 	}
 	return b
 }
-

@@ -44,7 +44,8 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 	stack := r.stack
 	budget := r.budget
 
-	var reg [16]uint64
+	reg := &r.reg
+	reg[0], reg[6], reg[7], reg[8], reg[9] = 0, 0, 0, 0, 0
 	reg[1], reg[2], reg[3], reg[4], reg[5] = args[0], args[1], args[2], args[3], args[4]
 	reg[10] = stackBase + stackBytes
 	clear(stack[stackBytes-StackSize:])
@@ -53,530 +54,14 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 	depth := 0
 	pc := entry
 	for {
+		pc, n = fastLoop(code, stack, reg, pc, n, budget)
+		if n > budget {
+			return r.budgetErr(pc, n)
+		}
 		ins := &code[pc]
 		pc++
 		n++
 		switch ins.op {
-		// ---- ALU64 ----
-		case opAdd64K:
-			reg[ins.dst&15] += uint64(ins.imm)
-		case opAdd64X:
-			reg[ins.dst&15] += reg[ins.src&15]
-		case opSub64K:
-			reg[ins.dst&15] -= uint64(ins.imm)
-		case opSub64X:
-			reg[ins.dst&15] -= reg[ins.src&15]
-		case opMul64K:
-			reg[ins.dst&15] *= uint64(ins.imm)
-		case opMul64X:
-			reg[ins.dst&15] *= reg[ins.src&15]
-		case opDiv64K:
-			if ins.imm == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] /= uint64(ins.imm)
-			}
-		case opDiv64X:
-			if v := reg[ins.src&15]; v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] /= v
-			}
-		case opSDiv64K:
-			if ins.imm == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) / ins.imm)
-			}
-		case opSDiv64X:
-			if v := int64(reg[ins.src&15]); v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) / v)
-			}
-		case opMod64K:
-			if ins.imm != 0 {
-				reg[ins.dst&15] %= uint64(ins.imm)
-			}
-		case opMod64X:
-			if v := reg[ins.src&15]; v != 0 {
-				reg[ins.dst&15] %= v
-			}
-		case opSMod64K:
-			if ins.imm != 0 {
-				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) % ins.imm)
-			}
-		case opSMod64X:
-			if v := int64(reg[ins.src&15]); v != 0 {
-				reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) % v)
-			}
-		case opOr64K:
-			reg[ins.dst&15] |= uint64(ins.imm)
-		case opOr64X:
-			reg[ins.dst&15] |= reg[ins.src&15]
-		case opAnd64K:
-			reg[ins.dst&15] &= uint64(ins.imm)
-		case opAnd64X:
-			reg[ins.dst&15] &= reg[ins.src&15]
-		case opLsh64K:
-			reg[ins.dst&15] <<= uint64(ins.imm) & 63
-		case opLsh64X:
-			reg[ins.dst&15] <<= reg[ins.src&15] & 63
-		case opRsh64K:
-			reg[ins.dst&15] >>= uint64(ins.imm) & 63
-		case opRsh64X:
-			reg[ins.dst&15] >>= reg[ins.src&15] & 63
-		case opArsh64K:
-			reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) >> (uint64(ins.imm) & 63))
-		case opArsh64X:
-			reg[ins.dst&15] = uint64(int64(reg[ins.dst&15]) >> (reg[ins.src&15] & 63))
-		case opXor64K:
-			reg[ins.dst&15] ^= uint64(ins.imm)
-		case opXor64X:
-			reg[ins.dst&15] ^= reg[ins.src&15]
-		case opMov64K:
-			reg[ins.dst&15] = uint64(ins.imm)
-		case opMov64X:
-			reg[ins.dst&15] = reg[ins.src&15]
-		case opMovSX8To64:
-			reg[ins.dst&15] = uint64(int64(int8(reg[ins.src&15])))
-		case opMovSX16To64:
-			reg[ins.dst&15] = uint64(int64(int16(reg[ins.src&15])))
-		case opMovSX32To64:
-			reg[ins.dst&15] = uint64(int64(int32(reg[ins.src&15])))
-		case opNeg64:
-			reg[ins.dst&15] = -reg[ins.dst&15]
-		case opBswap16:
-			reg[ins.dst&15] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst&15])))
-		case opBswap32:
-			reg[ins.dst&15] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst&15])))
-		case opBswap64:
-			reg[ins.dst&15] = bits.ReverseBytes64(reg[ins.dst&15])
-
-		// ---- ALU (32-bit, results zero-extended) ----
-		case opAdd32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) + uint32(ins.imm))
-		case opAdd32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) + uint32(reg[ins.src&15]))
-		case opSub32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) - uint32(ins.imm))
-		case opSub32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) - uint32(reg[ins.src&15]))
-		case opMul32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) * uint32(ins.imm))
-		case opMul32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) * uint32(reg[ins.src&15]))
-		case opDiv32K:
-			if v := uint32(ins.imm); v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) / v)
-			}
-		case opDiv32X:
-			if v := uint32(reg[ins.src&15]); v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) / v)
-			}
-		case opSDiv32K:
-			if v := int32(ins.imm); v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) / v))
-			}
-		case opSDiv32X:
-			if v := int32(reg[ins.src&15]); v == 0 {
-				reg[ins.dst&15] = 0
-			} else {
-				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) / v))
-			}
-		case opMod32K:
-			if v := uint32(ins.imm); v == 0 {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
-			} else {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) % v)
-			}
-		case opMod32X:
-			if v := uint32(reg[ins.src&15]); v == 0 {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
-			} else {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) % v)
-			}
-		case opSMod32K:
-			if v := int32(ins.imm); v == 0 {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
-			} else {
-				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) % v))
-			}
-		case opSMod32X:
-			if v := int32(reg[ins.src&15]); v == 0 {
-				reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
-			} else {
-				reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) % v))
-			}
-		case opOr32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) | uint32(ins.imm))
-		case opOr32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) | uint32(reg[ins.src&15]))
-		case opAnd32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) & uint32(ins.imm))
-		case opAnd32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) & uint32(reg[ins.src&15]))
-		case opLsh32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) << (uint32(ins.imm) & 31))
-		case opLsh32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) << (uint32(reg[ins.src&15]) & 31))
-		case opRsh32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) >> (uint32(ins.imm) & 31))
-		case opRsh32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) >> (uint32(reg[ins.src&15]) & 31))
-		case opArsh32K:
-			reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) >> (uint32(ins.imm) & 31)))
-		case opArsh32X:
-			reg[ins.dst&15] = uint64(uint32(int32(reg[ins.dst&15]) >> (uint32(reg[ins.src&15]) & 31)))
-		case opXor32K:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) ^ uint32(ins.imm))
-		case opXor32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]) ^ uint32(reg[ins.src&15]))
-		case opMov32K:
-			reg[ins.dst&15] = uint64(uint32(ins.imm))
-		case opMov32X:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.src&15]))
-		case opMovSX8To32:
-			reg[ins.dst&15] = uint64(uint32(int32(int8(reg[ins.src&15]))))
-		case opMovSX16To32:
-			reg[ins.dst&15] = uint64(uint32(int32(int16(reg[ins.src&15]))))
-		case opNeg32:
-			reg[ins.dst&15] = uint64(-uint32(reg[ins.dst&15]))
-		case opLe16:
-			reg[ins.dst&15] = uint64(uint16(reg[ins.dst&15]))
-		case opLe32:
-			reg[ins.dst&15] = uint64(uint32(reg[ins.dst&15]))
-		case opLe64:
-		case opBe16:
-			reg[ins.dst&15] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst&15])))
-		case opBe32:
-			reg[ins.dst&15] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst&15])))
-		case opBe64:
-			reg[ins.dst&15] = bits.ReverseBytes64(reg[ins.dst&15])
-
-		// ---- jumps ----
-		case opJa:
-			pc = int(ins.off)
-			if n > budget {
-				return r.budgetErr(pc, n)
-			}
-		case opJeqK:
-			if reg[ins.dst&15] == uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJeqX:
-			if reg[ins.dst&15] == reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgtK:
-			if reg[ins.dst&15] > uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgtX:
-			if reg[ins.dst&15] > reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgeK:
-			if reg[ins.dst&15] >= uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgeX:
-			if reg[ins.dst&15] >= reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsetK:
-			if reg[ins.dst&15]&uint64(ins.imm) != 0 {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsetX:
-			if reg[ins.dst&15]&reg[ins.src&15] != 0 {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJneK:
-			if reg[ins.dst&15] != uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJneX:
-			if reg[ins.dst&15] != reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgtK:
-			if int64(reg[ins.dst&15]) > ins.imm {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgtX:
-			if int64(reg[ins.dst&15]) > int64(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgeK:
-			if int64(reg[ins.dst&15]) >= ins.imm {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgeX:
-			if int64(reg[ins.dst&15]) >= int64(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJltK:
-			if reg[ins.dst&15] < uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJltX:
-			if reg[ins.dst&15] < reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJleK:
-			if reg[ins.dst&15] <= uint64(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJleX:
-			if reg[ins.dst&15] <= reg[ins.src&15] {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsltK:
-			if int64(reg[ins.dst&15]) < ins.imm {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsltX:
-			if int64(reg[ins.dst&15]) < int64(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsleK:
-			if int64(reg[ins.dst&15]) <= ins.imm {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsleX:
-			if int64(reg[ins.dst&15]) <= int64(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-
-		case opJeq32K:
-			if uint32(reg[ins.dst&15]) == uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJeq32X:
-			if uint32(reg[ins.dst&15]) == uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgt32K:
-			if uint32(reg[ins.dst&15]) > uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJgt32X:
-			if uint32(reg[ins.dst&15]) > uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJge32K:
-			if uint32(reg[ins.dst&15]) >= uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJge32X:
-			if uint32(reg[ins.dst&15]) >= uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJset32K:
-			if uint32(reg[ins.dst&15])&uint32(ins.imm) != 0 {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJset32X:
-			if uint32(reg[ins.dst&15])&uint32(reg[ins.src&15]) != 0 {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJne32K:
-			if uint32(reg[ins.dst&15]) != uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJne32X:
-			if uint32(reg[ins.dst&15]) != uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgt32K:
-			if int32(reg[ins.dst&15]) > int32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsgt32X:
-			if int32(reg[ins.dst&15]) > int32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsge32K:
-			if int32(reg[ins.dst&15]) >= int32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsge32X:
-			if int32(reg[ins.dst&15]) >= int32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJlt32K:
-			if uint32(reg[ins.dst&15]) < uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJlt32X:
-			if uint32(reg[ins.dst&15]) < uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJle32K:
-			if uint32(reg[ins.dst&15]) <= uint32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJle32X:
-			if uint32(reg[ins.dst&15]) <= uint32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJslt32K:
-			if int32(reg[ins.dst&15]) < int32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJslt32X:
-			if int32(reg[ins.dst&15]) < int32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsle32K:
-			if int32(reg[ins.dst&15]) <= int32(ins.imm) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-		case opJsle32X:
-			if int32(reg[ins.dst&15]) <= int32(reg[ins.src&15]) {
-				pc = int(ins.off)
-				if n > budget {
-					return r.budgetErr(pc, n)
-				}
-			}
-
-		// ---- calls ----
 		case opCall:
 			if n > budget {
 				return r.budgetErr(pc-1, n)
@@ -618,115 +103,111 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 			pc = fr.ret
 			reg[6], reg[7], reg[8], reg[9] = fr.r6, fr.r7, fr.r8, fr.r9
 			reg[10] += StackSize
-		case opLddw:
-			reg[ins.dst&15] = uint64(ins.imm)
-			pc++
-
 		// ---- loads ----
 		case opLdxDW:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-8 {
-				reg[ins.dst&15] = binary.LittleEndian.Uint64(stack[o:])
+				reg[ins.dst] = binary.LittleEndian.Uint64(stack[o:])
 			} else if v, ok := r.load(a, 8); ok {
-				reg[ins.dst&15] = v
+				reg[ins.dst] = v
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxW:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-4 {
-				reg[ins.dst&15] = uint64(binary.LittleEndian.Uint32(stack[o:]))
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint32(stack[o:]))
 			} else if v, ok := r.load(a, 4); ok {
-				reg[ins.dst&15] = v
+				reg[ins.dst] = v
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxH:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-2 {
-				reg[ins.dst&15] = uint64(binary.LittleEndian.Uint16(stack[o:]))
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint16(stack[o:]))
 			} else if v, ok := r.load(a, 2); ok {
-				reg[ins.dst&15] = v
+				reg[ins.dst] = v
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxB:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if o := a - stackBase; o < stackBytes {
-				reg[ins.dst&15] = uint64(stack[o])
+				reg[ins.dst] = uint64(stack[o])
 			} else if v, ok := r.load(a, 1); ok {
-				reg[ins.dst&15] = v
+				reg[ins.dst] = v
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxSW:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if v, ok := r.load(a, 4); ok {
-				reg[ins.dst&15] = uint64(int64(int32(v)))
+				reg[ins.dst] = uint64(int64(int32(v)))
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxSH:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if v, ok := r.load(a, 2); ok {
-				reg[ins.dst&15] = uint64(int64(int16(v)))
+				reg[ins.dst] = uint64(int64(int16(v)))
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opLdxSB:
-			a := reg[ins.src&15] + uint64(int64(ins.off))
+			a := reg[ins.src] + uint64(int64(ins.off))
 			if v, ok := r.load(a, 1); ok {
-				reg[ins.dst&15] = uint64(int64(int8(v)))
+				reg[ins.dst] = uint64(int64(int8(v)))
 			} else {
 				return 0, r.faultErr(pc-1, n)
 			}
 
 		// ---- stores ----
 		case opStxDW:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-8 {
-				binary.LittleEndian.PutUint64(stack[o:], reg[ins.src&15])
-			} else if !r.store(a, 8, reg[ins.src&15]) {
+				binary.LittleEndian.PutUint64(stack[o:], reg[ins.src])
+			} else if !r.store(a, 8, reg[ins.src]) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStxW:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-4 {
-				binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src&15]))
-			} else if !r.store(a, 4, reg[ins.src&15]) {
+				binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src]))
+			} else if !r.store(a, 4, reg[ins.src]) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStxH:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
-			if !r.store(a, 2, reg[ins.src&15]) {
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			if !r.store(a, 2, reg[ins.src]) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStxB:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if o := a - stackBase; o < stackBytes {
-				stack[o] = byte(reg[ins.src&15])
-			} else if !r.store(a, 1, reg[ins.src&15]) {
+				stack[o] = byte(reg[ins.src])
+			} else if !r.store(a, 1, reg[ins.src]) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStDW:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if o := a - stackBase; o <= stackBytes-8 {
 				binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
 			} else if !r.store(a, 8, uint64(ins.imm)) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStW:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if !r.store(a, 4, uint64(ins.imm)) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStH:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if !r.store(a, 2, uint64(ins.imm)) {
 				return 0, r.faultErr(pc-1, n)
 			}
 		case opStB:
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			if !r.store(a, 1, uint64(ins.imm)) {
 				return 0, r.faultErr(pc-1, n)
 			}
@@ -736,13 +217,13 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 			if ins.op == opAtomic64 {
 				size = 8
 			}
-			a := reg[ins.dst&15] + uint64(int64(ins.off))
+			a := reg[ins.dst] + uint64(int64(ins.off))
 			var old uint64
 			var ok bool
 			if ins.imm == atomicCMPXCHG {
-				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src&15], reg[0])
+				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src], reg[0])
 			} else {
-				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src&15], 0)
+				old, ok = r.atomic(a, size, uint32(ins.imm), reg[ins.src], 0)
 			}
 			if !ok {
 				return 0, r.faultErr(pc-1, n)
@@ -751,14 +232,1057 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 			case ins.imm == atomicCMPXCHG:
 				reg[0] = old
 			case ins.imm&atomicFetch != 0:
-				reg[ins.src&15] = old
+				reg[ins.src] = old
 			}
 
-		default: // opInvalid: unreachable, decode never lets control reach it
+		default:
+			// ALU and jumps are the fast loop's; it only stops at them
+			// when the budget runs out, which was checked above.
+			if isFastOp(ins.op) {
+				pc--
+				n--
+				continue
+			}
+			// opInvalid: unreachable, decode never lets control reach it.
 			r.executed = n
 			return 0, &RunError{PC: pc - 1, Err: fmt.Errorf("%w: opcode %d at run time", ErrInternal, ins.op)}
 		}
 	}
+}
+
+// fastLoop executes instructions that need no call out of the loop: ALU,
+// jumps, lddw and loads and stores that hit the stack. It returns at the
+// first other instruction (pc is that instruction, not yet counted) or
+// after a taken jump that exhausted the budget (n > budget). Keeping calls
+// out of this function lets the compiler keep pc and n in registers.
+func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, pc int, n, budget uint64) (int, uint64) {
+	_ = reg[0] // one nil check, dominating the loop
+	// Straight-line code executes one slot per pc step, so the count is
+	// base+pc; only taken jumps adjust base (base += pc - target).
+	base := n - uint64(pc)
+	for {
+		ins := &code[pc]
+		pc++
+		switch ins.op {
+		// ---- ALU64 ----
+		case opAdd64K:
+			reg[ins.dst] += uint64(ins.imm)
+		case opAdd64X:
+			reg[ins.dst] += reg[ins.src]
+		case opSub64K:
+			reg[ins.dst] -= uint64(ins.imm)
+		case opSub64X:
+			reg[ins.dst] -= reg[ins.src]
+		case opMul64K:
+			reg[ins.dst] *= uint64(ins.imm)
+		case opMul64X:
+			reg[ins.dst] *= reg[ins.src]
+		case opDiv64K:
+			if ins.imm == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] /= uint64(ins.imm)
+			}
+		case opDiv64X:
+			if v := reg[ins.src]; v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] /= v
+			}
+		case opSDiv64K:
+			if ins.imm == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(int64(reg[ins.dst]) / ins.imm)
+			}
+		case opSDiv64X:
+			if v := int64(reg[ins.src]); v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(int64(reg[ins.dst]) / v)
+			}
+		case opMod64K:
+			if ins.imm != 0 {
+				reg[ins.dst] %= uint64(ins.imm)
+			}
+		case opMod64X:
+			if v := reg[ins.src]; v != 0 {
+				reg[ins.dst] %= v
+			}
+		case opSMod64K:
+			if ins.imm != 0 {
+				reg[ins.dst] = uint64(int64(reg[ins.dst]) % ins.imm)
+			}
+		case opSMod64X:
+			if v := int64(reg[ins.src]); v != 0 {
+				reg[ins.dst] = uint64(int64(reg[ins.dst]) % v)
+			}
+		case opOr64K:
+			reg[ins.dst] |= uint64(ins.imm)
+		case opOr64X:
+			reg[ins.dst] |= reg[ins.src]
+		case opAnd64K:
+			reg[ins.dst] &= uint64(ins.imm)
+		case opAnd64X:
+			reg[ins.dst] &= reg[ins.src]
+		case opLsh64K:
+			reg[ins.dst] <<= uint64(ins.imm) & 63
+		case opLsh64X:
+			reg[ins.dst] <<= reg[ins.src] & 63
+		case opRsh64K:
+			reg[ins.dst] >>= uint64(ins.imm) & 63
+		case opRsh64X:
+			reg[ins.dst] >>= reg[ins.src] & 63
+		case opArsh64K:
+			reg[ins.dst] = uint64(int64(reg[ins.dst]) >> (uint64(ins.imm) & 63))
+		case opArsh64X:
+			reg[ins.dst] = uint64(int64(reg[ins.dst]) >> (reg[ins.src] & 63))
+		case opXor64K:
+			reg[ins.dst] ^= uint64(ins.imm)
+		case opXor64X:
+			reg[ins.dst] ^= reg[ins.src]
+		case opMov64K:
+			reg[ins.dst] = uint64(ins.imm)
+		case opMov64X:
+			reg[ins.dst] = reg[ins.src]
+		case opMovSX8To64:
+			reg[ins.dst] = uint64(int64(int8(reg[ins.src])))
+		case opMovSX16To64:
+			reg[ins.dst] = uint64(int64(int16(reg[ins.src])))
+		case opMovSX32To64:
+			reg[ins.dst] = uint64(int64(int32(reg[ins.src])))
+		case opNeg64:
+			reg[ins.dst] = -reg[ins.dst]
+		case opBswap16:
+			reg[ins.dst] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst])))
+		case opBswap32:
+			reg[ins.dst] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst])))
+		case opBswap64:
+			reg[ins.dst] = bits.ReverseBytes64(reg[ins.dst])
+
+		// ---- ALU (32-bit, results zero-extended) ----
+		case opAdd32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) + uint32(ins.imm))
+		case opAdd32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) + uint32(reg[ins.src]))
+		case opSub32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) - uint32(ins.imm))
+		case opSub32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) - uint32(reg[ins.src]))
+		case opMul32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) * uint32(ins.imm))
+		case opMul32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) * uint32(reg[ins.src]))
+		case opDiv32K:
+			if v := uint32(ins.imm); v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]) / v)
+			}
+		case opDiv32X:
+			if v := uint32(reg[ins.src]); v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]) / v)
+			}
+		case opSDiv32K:
+			if v := int32(ins.imm); v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) / v))
+			}
+		case opSDiv32X:
+			if v := int32(reg[ins.src]); v == 0 {
+				reg[ins.dst] = 0
+			} else {
+				reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) / v))
+			}
+		case opMod32K:
+			if v := uint32(ins.imm); v == 0 {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]))
+			} else {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]) % v)
+			}
+		case opMod32X:
+			if v := uint32(reg[ins.src]); v == 0 {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]))
+			} else {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]) % v)
+			}
+		case opSMod32K:
+			if v := int32(ins.imm); v == 0 {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]))
+			} else {
+				reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) % v))
+			}
+		case opSMod32X:
+			if v := int32(reg[ins.src]); v == 0 {
+				reg[ins.dst] = uint64(uint32(reg[ins.dst]))
+			} else {
+				reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) % v))
+			}
+		case opOr32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) | uint32(ins.imm))
+		case opOr32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) | uint32(reg[ins.src]))
+		case opAnd32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) & uint32(ins.imm))
+		case opAnd32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) & uint32(reg[ins.src]))
+		case opLsh32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) << (uint32(ins.imm) & 31))
+		case opLsh32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) << (uint32(reg[ins.src]) & 31))
+		case opRsh32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) >> (uint32(ins.imm) & 31))
+		case opRsh32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) >> (uint32(reg[ins.src]) & 31))
+		case opArsh32K:
+			reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) >> (uint32(ins.imm) & 31)))
+		case opArsh32X:
+			reg[ins.dst] = uint64(uint32(int32(reg[ins.dst]) >> (uint32(reg[ins.src]) & 31)))
+		case opXor32K:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) ^ uint32(ins.imm))
+		case opXor32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]) ^ uint32(reg[ins.src]))
+		case opMov32K:
+			reg[ins.dst] = uint64(uint32(ins.imm))
+		case opMov32X:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]))
+		case opMovSX8To32:
+			reg[ins.dst] = uint64(uint32(int32(int8(reg[ins.src]))))
+		case opMovSX16To32:
+			reg[ins.dst] = uint64(uint32(int32(int16(reg[ins.src]))))
+		case opNeg32:
+			reg[ins.dst] = uint64(-uint32(reg[ins.dst]))
+		case opLe16:
+			reg[ins.dst] = uint64(uint16(reg[ins.dst]))
+		case opLe32:
+			reg[ins.dst] = uint64(uint32(reg[ins.dst]))
+		case opLe64:
+		case opBe16:
+			reg[ins.dst] = uint64(bits.ReverseBytes16(uint16(reg[ins.dst])))
+		case opBe32:
+			reg[ins.dst] = uint64(bits.ReverseBytes32(uint32(reg[ins.dst])))
+		case opBe64:
+			reg[ins.dst] = bits.ReverseBytes64(reg[ins.dst])
+
+		// ---- jumps ----
+		case opJa:
+			base += uint64(pc) - uint64(ins.off)
+			pc = int(ins.off)
+			if base+uint64(pc) > budget {
+				return pc, base + uint64(pc)
+			}
+		case opJeqK:
+			if reg[ins.dst] == uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJeqX:
+			if reg[ins.dst] == reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgtK:
+			if reg[ins.dst] > uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgtX:
+			if reg[ins.dst] > reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgeK:
+			if reg[ins.dst] >= uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgeX:
+			if reg[ins.dst] >= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsetK:
+			if reg[ins.dst]&uint64(ins.imm) != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsetX:
+			if reg[ins.dst]&reg[ins.src] != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJneK:
+			if reg[ins.dst] != uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJneX:
+			if reg[ins.dst] != reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgtK:
+			if int64(reg[ins.dst]) > ins.imm {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgtX:
+			if int64(reg[ins.dst]) > int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgeK:
+			if int64(reg[ins.dst]) >= ins.imm {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgeX:
+			if int64(reg[ins.dst]) >= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJltK:
+			if reg[ins.dst] < uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJltX:
+			if reg[ins.dst] < reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJleK:
+			if reg[ins.dst] <= uint64(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJleX:
+			if reg[ins.dst] <= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsltK:
+			if int64(reg[ins.dst]) < ins.imm {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsltX:
+			if int64(reg[ins.dst]) < int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsleK:
+			if int64(reg[ins.dst]) <= ins.imm {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsleX:
+			if int64(reg[ins.dst]) <= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+
+		case opJeq32K:
+			if uint32(reg[ins.dst]) == uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJeq32X:
+			if uint32(reg[ins.dst]) == uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgt32K:
+			if uint32(reg[ins.dst]) > uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJgt32X:
+			if uint32(reg[ins.dst]) > uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJge32K:
+			if uint32(reg[ins.dst]) >= uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJge32X:
+			if uint32(reg[ins.dst]) >= uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJset32K:
+			if uint32(reg[ins.dst])&uint32(ins.imm) != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJset32X:
+			if uint32(reg[ins.dst])&uint32(reg[ins.src]) != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJne32K:
+			if uint32(reg[ins.dst]) != uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJne32X:
+			if uint32(reg[ins.dst]) != uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgt32K:
+			if int32(reg[ins.dst]) > int32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsgt32X:
+			if int32(reg[ins.dst]) > int32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsge32K:
+			if int32(reg[ins.dst]) >= int32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsge32X:
+			if int32(reg[ins.dst]) >= int32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJlt32K:
+			if uint32(reg[ins.dst]) < uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJlt32X:
+			if uint32(reg[ins.dst]) < uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJle32K:
+			if uint32(reg[ins.dst]) <= uint32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJle32X:
+			if uint32(reg[ins.dst]) <= uint32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJslt32K:
+			if int32(reg[ins.dst]) < int32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJslt32X:
+			if int32(reg[ins.dst]) < int32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsle32K:
+			if int32(reg[ins.dst]) <= int32(ins.imm) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opJsle32X:
+			if int32(reg[ins.dst]) <= int32(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+
+		// ---- superinstructions (two slots) ----
+		case opAdd64KF:
+			reg[ins.dst] = reg[ins.src] + uint64(ins.imm)
+			pc++
+		case opSub64KF:
+			reg[ins.dst] = reg[ins.src] - uint64(ins.imm)
+			pc++
+		case opOr64KF:
+			reg[ins.dst] = reg[ins.src] | uint64(ins.imm)
+			pc++
+		case opAnd64KF:
+			reg[ins.dst] = reg[ins.src] & uint64(ins.imm)
+			pc++
+		case opLsh64KF:
+			reg[ins.dst] = reg[ins.src] << (uint64(ins.imm) & 63)
+			pc++
+		case opRsh64KF:
+			reg[ins.dst] = reg[ins.src] >> (uint64(ins.imm) & 63)
+			pc++
+		case opArsh64KF:
+			reg[ins.dst] = uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))
+			pc++
+		case opXor64KF:
+			reg[ins.dst] = reg[ins.src] ^ uint64(ins.imm)
+			pc++
+		case opMul64KF:
+			reg[ins.dst] = reg[ins.src] * uint64(ins.imm)
+			pc++
+		case opAdd64XF:
+			reg[ins.dst] = reg[ins.src] + reg[uint8(ins.off)]
+			pc++
+		case opSub64XF:
+			reg[ins.dst] = reg[ins.src] - reg[uint8(ins.off)]
+			pc++
+		case opOr64XF:
+			reg[ins.dst] = reg[ins.src] | reg[uint8(ins.off)]
+			pc++
+		case opAnd64XF:
+			reg[ins.dst] = reg[ins.src] & reg[uint8(ins.off)]
+			pc++
+		case opLsh64XF:
+			reg[ins.dst] = reg[ins.src] << (reg[uint8(ins.off)] & 63)
+			pc++
+		case opRsh64XF:
+			reg[ins.dst] = reg[ins.src] >> (reg[uint8(ins.off)] & 63)
+			pc++
+		case opArsh64XF:
+			reg[ins.dst] = uint64(int64(reg[ins.src]) >> (reg[uint8(ins.off)] & 63))
+			pc++
+		case opXor64XF:
+			reg[ins.dst] = reg[ins.src] ^ reg[uint8(ins.off)]
+			pc++
+		case opMul64XF:
+			reg[ins.dst] = reg[ins.src] * reg[uint8(ins.off)]
+			pc++
+		case opAdd32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) + uint32(ins.imm))
+			pc++
+		case opSub32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) - uint32(ins.imm))
+			pc++
+		case opOr32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) | uint32(ins.imm))
+			pc++
+		case opAnd32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) & uint32(ins.imm))
+			pc++
+		case opLsh32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) << (uint32(ins.imm) & 31))
+			pc++
+		case opRsh32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) >> (uint32(ins.imm) & 31))
+			pc++
+		case opArsh32KF:
+			reg[ins.dst] = uint64(uint32(int32(reg[ins.src]) >> (uint32(ins.imm) & 31)))
+			pc++
+		case opXor32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) ^ uint32(ins.imm))
+			pc++
+		case opMul32KF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) * uint32(ins.imm))
+			pc++
+		case opAdd32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) + uint32(reg[uint8(ins.off)]))
+			pc++
+		case opSub32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) - uint32(reg[uint8(ins.off)]))
+			pc++
+		case opOr32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) | uint32(reg[uint8(ins.off)]))
+			pc++
+		case opAnd32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) & uint32(reg[uint8(ins.off)]))
+			pc++
+		case opLsh32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) << (uint32(reg[uint8(ins.off)]) & 31))
+			pc++
+		case opRsh32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) >> (uint32(reg[uint8(ins.off)]) & 31))
+			pc++
+		case opArsh32XF:
+			reg[ins.dst] = uint64(uint32(int32(reg[ins.src]) >> (uint32(reg[uint8(ins.off)]) & 31)))
+			pc++
+		case opXor32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) ^ uint32(reg[uint8(ins.off)]))
+			pc++
+		case opMul32XF:
+			reg[ins.dst] = uint64(uint32(reg[ins.src]) * uint32(reg[uint8(ins.off)]))
+			pc++
+		case opLshRshF:
+			reg[ins.dst] = reg[ins.dst] << uint64(ins.imm) >> uint64(ins.off)
+			pc++
+		case opLshArshF:
+			reg[ins.dst] = uint64(int64(reg[ins.dst]<<uint64(ins.imm)) >> uint64(ins.off))
+			pc++
+		case opAddJeqKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v == uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJeqXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v == reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJgtKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v > uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJgtXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v > reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJgeKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v >= uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJgeXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v >= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsetKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v&uint64(int64(int32(ins.imm))) != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsetXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v&reg[ins.src] != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJneKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v != uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJneXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v != reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsgtKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) > int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsgtXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) > int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsgeKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) >= int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsgeXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) >= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJltKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v < uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJltXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v < reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJleKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v <= uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJleXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v <= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsltKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) < int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsltXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) < int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsleKF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) <= int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opAddJsleXF:
+			v := reg[ins.dst] + uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) <= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > budget {
+					return pc, base + uint64(pc)
+				}
+			}
+		case opLddw:
+			reg[ins.dst] = uint64(ins.imm)
+			pc++
+		case opLdxDW:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-8 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			reg[ins.dst] = binary.LittleEndian.Uint64(stack[o:])
+		case opLdxW:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-4 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			reg[ins.dst] = uint64(binary.LittleEndian.Uint32(stack[o:]))
+		case opLdxH:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-2 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			reg[ins.dst] = uint64(binary.LittleEndian.Uint16(stack[o:]))
+		case opLdxB:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o >= stackBytes {
+				return pc - 1, base + uint64(pc-1)
+			}
+			reg[ins.dst] = uint64(stack[o])
+		case opStxDW:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-8 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint64(stack[o:], reg[ins.src])
+		case opStxW:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-4 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src]))
+		case opStxH:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-2 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint16(stack[o:], uint16(reg[ins.src]))
+		case opStxB:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o >= stackBytes {
+				return pc - 1, base + uint64(pc-1)
+			}
+			stack[o] = byte(reg[ins.src])
+		case opStDW:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-8 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
+		case opStW:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-4 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint32(stack[o:], uint32(ins.imm))
+		case opStH:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o > stackBytes-2 {
+				return pc - 1, base + uint64(pc-1)
+			}
+			binary.LittleEndian.PutUint16(stack[o:], uint16(ins.imm))
+		case opStB:
+			a := reg[ins.dst] + uint64(int64(ins.off))
+			o := a - stackBase
+			if o >= stackBytes {
+				return pc - 1, base + uint64(pc-1)
+			}
+			stack[o] = byte(ins.imm)
+		default: // opInvalid and everything that needs the slow path
+			return pc - 1, base + uint64(pc-1)
+		case opInvalid:
+			return pc - 1, base + uint64(pc-1)
+		}
+	}
+}
+
+// isFastOp reports whether fastLoop always executes op itself.
+func isFastOp(op uint8) bool {
+	return op >= opAdd64K && op <= opJsle32X || op == opLddw || op >= opAdd64KF && op <= opAddJsleXF
 }
 
 func (r *Run) budgetErr(pc int, n uint64) (uint64, error) {

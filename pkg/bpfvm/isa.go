@@ -229,6 +229,79 @@ const (
 	opAtomic32 // imm = RFC atomic operation
 	opAtomic64
 
+	// Superinstructions: "mov dst, src" followed by an ALU operation on dst,
+	// fused by decode into one three-operand dispatch (dst = src OP operand).
+	// The operand is imm (K) or reg[off] (X). They cover two slots; the
+	// second slot keeps its own decoding for jumps that land on it.
+	opAdd64KF
+	opSub64KF
+	opOr64KF
+	opAnd64KF
+	opLsh64KF
+	opRsh64KF
+	opArsh64KF
+	opXor64KF
+	opMul64KF
+	opAdd64XF
+	opSub64XF
+	opOr64XF
+	opAnd64XF
+	opLsh64XF
+	opRsh64XF
+	opArsh64XF
+	opXor64XF
+	opMul64XF
+	opAdd32KF
+	opSub32KF
+	opOr32KF
+	opAnd32KF
+	opLsh32KF
+	opRsh32KF
+	opArsh32KF
+	opXor32KF
+	opMul32KF
+	opAdd32XF
+	opSub32XF
+	opOr32XF
+	opAnd32XF
+	opLsh32XF
+	opRsh32XF
+	opArsh32XF
+	opXor32XF
+	opMul32XF
+
+	// "lsh dst, K1; rsh dst, K2" and "lsh dst, K1; arsh dst, K2" (64-bit
+	// bit-field extraction, e.g. clang's zero- and sign-extension idioms):
+	// K1 in imm, K2 in off.
+	opLshRshF
+	opLshArshF
+
+	// "add dst, K; j<cond> dst, operand, target" (the usual loop back edge),
+	// 64-bit: the add's K in the upper half of imm, a K operand
+	// sign-extended in its lower half, an X operand in src, target in off.
+	opAddJeqKF
+	opAddJeqXF
+	opAddJgtKF
+	opAddJgtXF
+	opAddJgeKF
+	opAddJgeXF
+	opAddJsetKF
+	opAddJsetXF
+	opAddJneKF
+	opAddJneXF
+	opAddJsgtKF
+	opAddJsgtXF
+	opAddJsgeKF
+	opAddJsgeXF
+	opAddJltKF
+	opAddJltXF
+	opAddJleKF
+	opAddJleXF
+	opAddJsltKF
+	opAddJsltXF
+	opAddJsleKF
+	opAddJsleXF
+
 	numOps
 )
 
@@ -264,4 +337,72 @@ const (
 	jmp32Delta = opJeq32K - opJeqK
 )
 
-func isJumpOp(op uint8) bool { return op >= opJa && op <= opJsle32X }
+func isJumpOp(op uint8) bool {
+	return op >= opJa && op <= opJsle32X || op >= opAddJeqKF && op <= opAddJsleXF
+}
+
+// fusedOps maps the K form of an ALU op to its mov-fused K form.
+var fusedOps = map[uint8]uint8{
+	opAdd64K: opAdd64KF, opSub64K: opSub64KF, opOr64K: opOr64KF, opAnd64K: opAnd64KF,
+	opLsh64K: opLsh64KF, opRsh64K: opRsh64KF, opArsh64K: opArsh64KF, opXor64K: opXor64KF,
+	opMul64K: opMul64KF,
+	opAdd64X: opAdd64XF, opSub64X: opSub64XF, opOr64X: opOr64XF, opAnd64X: opAnd64XF,
+	opLsh64X: opLsh64XF, opRsh64X: opRsh64XF, opArsh64X: opArsh64XF, opXor64X: opXor64XF,
+	opMul64X: opMul64XF,
+	opAdd32K: opAdd32KF, opSub32K: opSub32KF, opOr32K: opOr32KF, opAnd32K: opAnd32KF,
+	opLsh32K: opLsh32KF, opRsh32K: opRsh32KF, opArsh32K: opArsh32KF, opXor32K: opXor32KF,
+	opMul32K: opMul32KF,
+	opAdd32X: opAdd32XF, opSub32X: opSub32XF, opOr32X: opOr32XF, opAnd32X: opAnd32XF,
+	opLsh32X: opLsh32XF, opRsh32X: opRsh32XF, opArsh32X: opArsh32XF, opXor32X: opXor32XF,
+	opMul32X: opMul32XF,
+}
+
+// fuse rewrites "mov dst, src; OP dst, operand" pairs into superinstructions.
+// Only the first slot changes, so control that reaches the second slot
+// directly still executes just the second instruction.
+func fuse(prog []insn) {
+	for i := 0; i+1 < len(prog); i++ {
+		mov, next := prog[i], prog[i+1]
+		var f uint8
+		switch mov.op {
+		case opMov64X:
+			if next.op >= opAdd64K && next.op <= opMov64X {
+				f = fusedOps[next.op]
+			}
+		case opMov32X:
+			if next.op >= opAdd32K && next.op <= opMov32X {
+				f = fusedOps[next.op]
+			}
+		}
+		if mov.op == opLsh64K && next.dst == mov.dst && (next.op == opRsh64K || next.op == opArsh64K) {
+			f = opLshRshF
+			if next.op == opArsh64K {
+				f = opLshArshF
+			}
+			prog[i] = insn{op: f, dst: mov.dst, imm: mov.imm & 63, off: int32(next.imm & 63)}
+			continue
+		}
+		if mov.op == opAdd64K && next.dst == mov.dst && next.op >= opJeqK && next.op <= opJsleX &&
+			int64(int32(mov.imm)) == mov.imm && int64(int32(next.imm)) == next.imm {
+			prog[i] = insn{
+				op:  opAddJeqKF + (next.op - opJeqK),
+				dst: mov.dst, src: next.src, off: next.off,
+				imm: mov.imm<<32 | int64(uint32(next.imm)),
+			}
+			continue
+		}
+		if f == 0 || next.dst != mov.dst {
+			continue
+		}
+		d := insn{op: f, dst: mov.dst, src: mov.src, imm: next.imm}
+		if f >= opAdd64XF && f <= opMul64XF || f >= opAdd32XF && f <= opMul32XF {
+			// The operand register reads dst after the mov, i.e. src.
+			op2 := next.src
+			if op2 == mov.dst {
+				op2 = mov.src
+			}
+			d.off = int32(op2)
+		}
+		prog[i] = d
+	}
+}

@@ -144,11 +144,18 @@ func newProgram(name string, code []insn, funcs []boundFunc, e *env) *Program {
 // the kernel takes them. Helpers are resolved by number through opts;
 // kfunc calls and map references need a collection and are rejected.
 func NewRawProgram(name string, bytecode []byte, opts *Options) (*Program, error) {
+	return newRawProgram(name, bytecode, opts, true)
+}
+
+func newRawProgram(name string, bytecode []byte, opts *Options, superinstructions bool) (*Program, error) {
 	e := newEnv(opts)
 	l := &progLinker{env: e}
 	code, err := decode(bytecode, l)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", name, err)
+	}
+	if superinstructions {
+		fuse(code)
 	}
 	return newProgram(name, code, l.funcs, e), nil
 }
@@ -169,6 +176,7 @@ func loadProgram(spec *ebpf.ProgramSpec, e *env) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
 	}
+	fuse(prog)
 	p := newProgram(spec.Name, prog, l.funcs, e)
 	p.sectionName = spec.SectionName
 	p.attachTo = spec.AttachTo

@@ -45,11 +45,15 @@ type Caller struct {
 // execute concurrently. Runs are pooled: obtain one with Program.NewRun and
 // hand it back with Release.
 type Run struct {
-	prog     *Program
-	regions  []region
-	nfixed   int
-	stack    *[stackBytes]byte
-	frames   [MaxCallDepth]frame
+	prog    *Program
+	regions []region
+	nfixed  int
+	stack   *[stackBytes]byte
+	frames  [MaxCallDepth]frame
+	// reg is the register file, indexed by the raw register byte so the
+	// interpreter needs neither masks nor bounds checks (decode admits only
+	// r0-r10).
+	reg      [256]uint64
 	budget   uint64
 	executed uint64
 	pc       int // slot of the helper call in progress, for error reports
@@ -94,8 +98,9 @@ func (r *Run) SetBudget(n uint64) {
 	r.budget = n
 }
 
-// Executed returns the number of instructions the last Exec executed,
-// including the one that failed.
+// Executed returns the number of instruction slots the last Exec executed
+// (an lddw, which occupies two slots, counts as two), including the one
+// that failed. The budget is counted the same way.
 func (r *Run) Executed() uint64 { return r.executed }
 
 // SetCaller sets the task the helpers report as current.
