@@ -1272,9 +1272,9 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, pc int, n,
 				return pc - 1, base + uint64(pc-1)
 			}
 			stack[o] = byte(ins.imm)
-		default: // opInvalid and everything that needs the slow path
-			return pc - 1, base + uint64(pc-1)
 		case opInvalid:
+			return pc - 1, base + uint64(pc-1)
+		default: // everything that needs the slow path
 			return pc - 1, base + uint64(pc-1)
 		}
 	}

@@ -305,6 +305,9 @@ const (
 	numOps
 )
 
+// Internal opcodes must fit the byte the interpreter switches on.
+const _ = uint8(numOps - 1)
+
 // insn is one pre-decoded instruction slot (16 bytes).
 type insn struct {
 	op  uint8

@@ -197,7 +197,7 @@ func (m *Map) Lookup(key, value []byte) error {
 	if err := m.checkKV(key, value); err != nil {
 		return err
 	}
-	slot, ok := m.slotOf(key)
+	slot, ok := m.find(key, false)
 	if !ok {
 		return fmt.Errorf("map %s: %w", m.name, ErrKeyNotExist)
 	}
@@ -272,13 +272,19 @@ func (m *Map) checkKV(key, value []byte) error {
 	return nil
 }
 
-// slotOf finds the element for key (len(key) == keySize).
-func (m *Map) slotOf(key []byte) (uint32, bool) {
+// slotOf finds the element for key (len(key) == keySize) for a program,
+// which counts as a use of an LRU element.
+func (m *Map) slotOf(key []byte) (uint32, bool) { return m.find(key, true) }
+
+// find looks key up; touch marks an LRU element as used. Like the kernel,
+// only programs' lookups touch: the host reading a map does not change what
+// gets evicted.
+func (m *Map) find(key []byte, touch bool) (uint32, bool) {
 	if m.hash == nil {
 		i := binary.NativeEndian.Uint32(key)
 		return i, i < m.maxEntries
 	}
-	return m.hash.lookup(key)
+	return m.hash.lookup(key, touch)
 }
 
 // update is the shared path of Map.Update and the update helper.
@@ -333,11 +339,11 @@ func newHashIndex(maxEntries uint32, lru bool) *hashIndex {
 	return h
 }
 
-func (h *hashIndex) lookup(key []byte) (uint32, bool) {
+func (h *hashIndex) lookup(key []byte, touch bool) (uint32, bool) {
 	h.mu.RLock()
 	slot, ok := h.slots[string(key)]
 	h.mu.RUnlock()
-	if ok && h.lru {
+	if ok && touch && h.lru {
 		if h.ref[slot].Load() == 0 {
 			h.ref[slot].Store(1)
 		}

@@ -56,7 +56,7 @@ func newEnv(opts *Options) *env {
 		e.budget = DefaultBudget
 	}
 	for n, b := range builtinHelpers {
-		e.helpers[n] = boundFunc{name: b.name, fn: b.fn}
+		e.helpers[n] = boundFunc(b)
 	}
 	for n, fn := range opts.Helpers {
 		name := fmt.Sprintf("helper #%d", n)
