@@ -122,7 +122,7 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVo
 	if spec.Backing == state.BackingLocal {
 		rec.BackingPath = d.localDir(id)
 	}
-	err = d.op(ctx, key, "prepare backing", func() error { return d.prepareBacking(rec) })
+	err = d.op(ctx, key, "prepare backing", func() error { return d.prepareBacking(rec, true) })
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", id, err)
 	}
@@ -166,10 +166,11 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVo
 	return &csipb.NodeStageVolumeResponse{}, nil
 }
 
-// prepareBacking makes sure the backing directory exists and, for local
-// volumes with a mount group, that the group can use it.
-func (d *Driver) prepareBacking(rec *state.Volume) error {
-	if rec.Backing != state.BackingLocal {
+// prepareBacking checks that the backing directory exists. At staging
+// (create set) it also creates a local volume's directory if needed and
+// gives it to the mount group.
+func (d *Driver) prepareBacking(rec *state.Volume, create bool) error {
+	if rec.Backing != state.BackingLocal || !create {
 		fi, err := os.Stat(rec.BackingPath)
 		if err != nil {
 			return fmt.Errorf("backing: %w", err)
@@ -218,6 +219,8 @@ func (d *Driver) serve(ctx context.Context, rec *state.Volume) error {
 	}
 	mctx, cancel := context.WithTimeout(ctx, d.opts.OperationTimeout)
 	defer cancel()
+	// TODO(policy): set Filter from rec.Policy and rec.Parameters once
+	// pkg/policy offers its catalog; only allow-all (nil) is accepted so far.
 	srv, err := fusebpf.Mount(mctx, fusebpf.MountOptions{
 		Backing:    rec.BackingPath,
 		Mountpoint: rec.StagingPath,

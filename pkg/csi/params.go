@@ -30,6 +30,10 @@ const (
 	// reservedPrefix starts the keys Kubernetes adds (provisioner secrets,
 	// fstype, pod info on mount); they are ignored.
 	reservedPrefix = "csi.storage.k8s.io/"
+	// provisionerPrefix starts the keys external-provisioner adds to a
+	// PersistentVolume's volume attributes (csiProvisionerIdentity); the
+	// node sees them in the volume context and ignores them.
+	provisionerPrefix = "storage.kubernetes.io/"
 )
 
 // Enforcement values and tiers.
@@ -69,7 +73,7 @@ func parseParameters(params map[string]string, roots []string) (volumeSpec, erro
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		v := params[k]
 		switch {
-		case strings.HasPrefix(k, reservedPrefix):
+		case strings.HasPrefix(k, reservedPrefix), strings.HasPrefix(k, provisionerPrefix):
 		case k == ParamBacking:
 			switch state.BackingKind(v) {
 			case state.BackingLocal, state.BackingHostPath:

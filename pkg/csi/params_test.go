@@ -38,6 +38,7 @@ func TestParseParameters(t *testing.T) {
 			want: volumeSpec{Backing: state.BackingLocal, Policy: "allow-all", Enforcement: "auto"}},
 		{name: "provisioner keys ignored", params: map[string]string{
 			"csi.storage.k8s.io/pvc/name": "x", "csi.storage.k8s.io/provisioner-secret-name": "s", "csi.storage.k8s.io/fstype": "ext4",
+			"storage.kubernetes.io/csiProvisionerIdentity": "1700000000000-8081-fusebpf.csi.io",
 		}, want: volumeSpec{Backing: state.BackingLocal, Policy: "allow-all", Enforcement: "auto"}},
 		{name: "hostPath", params: map[string]string{"backing": "hostPath", "backingPath": data, "enforcement": "userspace"},
 			want: volumeSpec{Backing: state.BackingHostPath, BackingPath: data, Policy: "allow-all", Enforcement: "userspace"}},

@@ -3,7 +3,6 @@ package csi
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"k8s.io/klog/v2"
 
@@ -76,8 +75,8 @@ func (d *Driver) recoverVolume(ctx context.Context, rec *state.Volume) error {
 		if !d.opts.RecoverMounts {
 			return fmt.Errorf("%w: %w (mount recovery disabled)", ErrUnhealthy, err)
 		}
-		if fi, serr := os.Stat(rec.BackingPath); serr != nil || !fi.IsDir() {
-			return fmt.Errorf("%w: %w; backing %s unusable, not re-serving", ErrUnhealthy, err, rec.BackingPath)
+		if serr := d.op(ctx, rec.ID, "check backing", func() error { return d.prepareBacking(rec, false) }); serr != nil {
+			return fmt.Errorf("%w: %w; backing unusable, not re-serving: %w", ErrUnhealthy, err, serr)
 		}
 		klog.InfoS("Re-serving volume whose FUSE server died", "volumeID", rec.ID, "stagingPath", rec.StagingPath, "reason", err)
 		if err := d.op(ctx, rec.ID, "detach dead staging mount", func() error { return unmountAll(rec.StagingPath) }); err != nil {
