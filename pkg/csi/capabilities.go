@@ -10,9 +10,12 @@ import (
 
 // Access modes the driver serves. Volumes are node-local, so only
 // single-node modes make sense.
+// SINGLE_NODE_SINGLE_WRITER (ReadWriteOncePod) allows one target at a time.
 var supportedModes = map[csipb.VolumeCapability_AccessMode_Mode]bool{
-	csipb.VolumeCapability_AccessMode_SINGLE_NODE_WRITER:      true,
-	csipb.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY: true,
+	csipb.VolumeCapability_AccessMode_SINGLE_NODE_WRITER:        true,
+	csipb.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY:   true,
+	csipb.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER: true,
+	csipb.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER:  true,
 }
 
 // checkCapability accepts mount access with a single-node mode. The file
@@ -42,7 +45,7 @@ func checkCapability(c *csipb.VolumeCapability) error {
 		return invalidf("volume capability: access mode is required")
 	}
 	if mode := c.GetAccessMode().GetMode(); !supportedModes[mode] {
-		return invalidf("access mode %s is not supported (volumes are node-local: SINGLE_NODE_WRITER or SINGLE_NODE_READER_ONLY)", mode)
+		return invalidf("access mode %s is not supported (volumes are node-local: use a SINGLE_NODE mode)", mode)
 	}
 	return nil
 }

@@ -24,11 +24,16 @@ type controllerServer struct {
 }
 
 func (s *controllerServer) ControllerGetCapabilities(context.Context, *csipb.ControllerGetCapabilitiesRequest) (*csipb.ControllerGetCapabilitiesResponse, error) {
-	return &csipb.ControllerGetCapabilitiesResponse{Capabilities: []*csipb.ControllerServiceCapability{{
-		Type: &csipb.ControllerServiceCapability_Rpc{Rpc: &csipb.ControllerServiceCapability_RPC{
-			Type: csipb.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
-		}},
-	}}}, nil
+	var caps []*csipb.ControllerServiceCapability
+	for _, t := range []csipb.ControllerServiceCapability_RPC_Type{
+		csipb.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csipb.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	} {
+		caps = append(caps, &csipb.ControllerServiceCapability{
+			Type: &csipb.ControllerServiceCapability_Rpc{Rpc: &csipb.ControllerServiceCapability_RPC{Type: t}},
+		})
+	}
+	return &csipb.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
 }
 
 // CreateVolume provisions a volume on this node: a fresh directory for

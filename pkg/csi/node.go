@@ -31,6 +31,7 @@ func (s *nodeServer) NodeGetCapabilities(context.Context, *csipb.NodeGetCapabili
 		csipb.NodeServiceCapability_RPC_GET_VOLUME_STATS,
 		csipb.NodeServiceCapability_RPC_VOLUME_MOUNT_GROUP,
 		csipb.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
+		csipb.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 	} {
 		caps = append(caps, &csipb.NodeServiceCapability{
 			Type: &csipb.NodeServiceCapability_Rpc{Rpc: &csipb.NodeServiceCapability_RPC{Type: t}},
@@ -337,6 +338,13 @@ func (s *nodeServer) NodePublishVolume(ctx context.Context, req *csipb.NodePubli
 	}
 	if err := d.health(ctx, key, "check staging mount", func() error { return checkAlive(staging) }); err != nil {
 		return nil, fmt.Errorf("volume %s: %w: %w", id, ErrNotStaged, err)
+	}
+	if req.GetVolumeCapability().GetAccessMode().GetMode() == csipb.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
+		for _, mp := range t.withSource(key) {
+			if mp != staging && mp != target {
+				return nil, fmt.Errorf("volume %s: %w: published at %s, and SINGLE_NODE_SINGLE_WRITER allows one target", id, ErrInUse, mp)
+			}
+		}
 	}
 	if m := t.at(target); m != nil {
 		if !isVolumeMount(m, key) {
