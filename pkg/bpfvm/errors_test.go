@@ -33,7 +33,7 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		{"exit with fields", []uint64{encodeInsn(clsJMP|jmpEXIT, 1, 0, 0, 0)}, 0, ErrInvalidProgram, "exit"},
 		{"jump past the end", []uint64{encodeInsn(clsJMP|jmpJEQ, 0, 0, 5, 0), exit}, 0, ErrInvalidProgram, "outside the program"},
 		{"jump before the start", []uint64{mov0, encodeInsn(clsJMP|jmpJA, 0, 0, -3, 0), exit}, 1, ErrInvalidProgram, "outside the program"},
-		{"ja32 past the end", []uint64{encodeInsn(clsJMP32|jmpJA, 0, 0, 0, 1 << 30), exit}, 0, ErrInvalidProgram, "outside the program"},
+		{"ja32 past the end", []uint64{encodeInsn(clsJMP32|jmpJA, 0, 0, 0, 1<<30), exit}, 0, ErrInvalidProgram, "outside the program"},
 		{"jump into lddw", []uint64{encodeInsn(clsJMP|jmpJA, 0, 0, 1, 0), encodeInsn(opLDDW, 0, 0, 0, 1), 0, exit}, 0, ErrInvalidProgram, "second slot"},
 		{"broken lddw", []uint64{encodeInsn(opLDDW, 0, 0, 0, 1), encodeInsn(0x07, 0, 0, 0, 0), exit}, 1, ErrInvalidProgram, "second slot"},
 		{"truncated lddw", []uint64{mov0, encodeInsn(opLDDW, 0, 0, 0, 1)}, 1, ErrInvalidProgram, "second slot"},
@@ -179,5 +179,45 @@ func TestRunErrorsTyped(t *testing.T) {
 	}
 	if _, err := p.Exec(); !errors.Is(err, ErrHelper) {
 		t.Errorf("lookup on a non-map: %v", err)
+	}
+}
+
+func TestStrncmp(t *testing.T) {
+	p, err := NewRawProgram("strncmp", rawProgram(
+		encodeInsn(clsJMP|jmpCALL, 0, callHelper, 0, HelperStrncmp),
+		encodeInsn(clsJMP|jmpEXIT, 0, 0, 0, 0)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		s1, s2 string
+		n      uint64
+		want   int64
+		err    error
+	}{
+		{"secret\x00xx", "secret\x00", 16, 0, nil},
+		{"secretive\x00", "secret\x00", 16, 1, nil},
+		{"abc\x00", "abd\x00", 4, -1, nil},
+		{"abc\x00", "abd\x00", 2, 0, nil},
+		{"ab", "ab\x00", 2, 0, nil},
+		{"", "x", 0, 0, nil},
+		{"abcd", "abc", 4, 0, ErrOutOfBounds}, // s2 ends undecided
+		{"ab", "abc\x00", 3, 0, ErrOutOfBounds}, // s1 shorter than n
+	}
+	for _, tt := range tests {
+		r := p.NewRun()
+		a, _ := r.MapBytes([]byte(tt.s1), ReadOnly)
+		b, _ := r.MapBytes([]byte(tt.s2), ReadOnly)
+		ret, err := r.Exec(a, tt.n, b)
+		r.Release()
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("strncmp(%q, %d, %q): %v, want %v", tt.s1, tt.n, tt.s2, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || int64(ret) != tt.want {
+			t.Errorf("strncmp(%q, %d, %q) = %d, %v; want %d", tt.s1, tt.n, tt.s2, int64(ret), err, tt.want)
+		}
 	}
 }

@@ -280,15 +280,31 @@ func helperRingbufQuery(r *Run, mp, flags, _, _, _ uint64) (uint64, error) {
 // ---- strings and tracing ----
 
 func helperStrncmp(r *Run, s1, n, s2, _, _ uint64) (uint64, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	// The kernel's strncmp reads s2 only up to the first difference or NUL,
+	// so s2 may end (region-wise) before n bytes.
+	a, err := r.span(s1, n, 0)
+	if err != nil {
+		return 0, err
+	}
+	b, err := r.span(s2, n, 1)
+	if err != nil {
+		return 0, err
+	}
 	for i := uint64(0); i < n; i++ {
-		c1, err := r.byteAt(s1 + i)
-		if err != nil {
+		if i == uint64(len(a)) || i == uint64(len(b)) {
+			// Ran off a region before deciding: fault at the first byte
+			// beyond it, as reading it would.
+			if i == uint64(len(a)) {
+				_, err = r.byteAt(s1 + i)
+			} else {
+				_, err = r.byteAt(s2 + i)
+			}
 			return 0, err
 		}
-		c2, err := r.byteAt(s2 + i)
-		if err != nil {
-			return 0, err
-		}
+		c1, c2 := a[i], b[i]
 		if c1 != c2 {
 			if c1 < c2 {
 				return uint64(1<<64 - 1), nil // -1

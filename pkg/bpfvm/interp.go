@@ -54,7 +54,7 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 	depth := 0
 	pc := entry
 	for {
-		pc, n = fastLoop(code, stack, reg, pc, n, budget)
+		pc, n = fastLoop(code, stack, reg, r.regions, pc, n, budget)
 		if n > budget {
 			return r.budgetErr(pc, n)
 		}
@@ -251,11 +251,12 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 }
 
 // fastLoop executes instructions that need no call out of the loop: ALU,
-// jumps, lddw and loads and stores that hit the stack. It returns at the
+// jumps, lddw, and loads and stores that hit the stack or another private,
+// unstrided region (embedder buffers, .rodata). It returns at the
 // first other instruction (pc is that instruction, not yet counted) or
 // after a taken jump that exhausted the budget (n > budget). Keeping calls
 // out of this function lets the compiler keep pc and n in registers.
-func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, pc int, n, budget uint64) (int, uint64) {
+func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []region, pc int, n, budget uint64) (int, uint64) {
 	_ = reg[0] // one nil check, dominating the loop
 	// Straight-line code executes one slot per pc step, so the count is
 	// base+pc; only taken jumps adjust base (base += pc - target).
@@ -1190,88 +1191,161 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, pc int, n,
 			pc++
 		case opLdxDW:
 			a := reg[ins.src] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-8 {
+			if o := a - stackBase; o <= stackBytes-8 {
+				reg[ins.dst] = binary.LittleEndian.Uint64(stack[o:])
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = binary.LittleEndian.Uint64(b)
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			reg[ins.dst] = binary.LittleEndian.Uint64(stack[o:])
 		case opLdxW:
 			a := reg[ins.src] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-4 {
+			if o := a - stackBase; o <= stackBytes-4 {
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint32(stack[o:]))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint32(b))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			reg[ins.dst] = uint64(binary.LittleEndian.Uint32(stack[o:]))
 		case opLdxH:
 			a := reg[ins.src] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-2 {
+			if o := a - stackBase; o <= stackBytes-2 {
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint16(stack[o:]))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(binary.LittleEndian.Uint16(b))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			reg[ins.dst] = uint64(binary.LittleEndian.Uint16(stack[o:]))
 		case opLdxB:
 			a := reg[ins.src] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o >= stackBytes {
+			if o := a - stackBase; o <= stackBytes-1 {
+				reg[ins.dst] = uint64(stack[o])
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(b[0])
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			reg[ins.dst] = uint64(stack[o])
+		case opLdxSW:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-4 {
+				reg[ins.dst] = uint64(int64(int32(binary.LittleEndian.Uint32(stack[o:]))))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(int64(int32(binary.LittleEndian.Uint32(b))))
+			} else {
+				return pc - 1, base + uint64(pc-1)
+			}
+		case opLdxSH:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-2 {
+				reg[ins.dst] = uint64(int64(int16(binary.LittleEndian.Uint16(stack[o:]))))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(int64(int16(binary.LittleEndian.Uint16(b))))
+			} else {
+				return pc - 1, base + uint64(pc-1)
+			}
+		case opLdxSB:
+			a := reg[ins.src] + uint64(int64(ins.off))
+			if o := a - stackBase; o <= stackBytes-1 {
+				reg[ins.dst] = uint64(int64(int8(stack[o])))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
+				b := regions[id].data[a&0xffffffff:]
+				reg[ins.dst] = uint64(int64(int8(b[0])))
+			} else {
+				return pc - 1, base + uint64(pc-1)
+			}
 		case opStxDW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-8 {
+			if o := a - stackBase; o <= stackBytes-8 {
+				binary.LittleEndian.PutUint64(stack[o:], reg[ins.src])
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint64(regions[id].data[a&0xffffffff:], reg[ins.src])
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint64(stack[o:], reg[ins.src])
 		case opStxW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-4 {
+			if o := a - stackBase; o <= stackBytes-4 {
+				binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src]))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint32(regions[id].data[a&0xffffffff:], uint32(reg[ins.src]))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src]))
 		case opStxH:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-2 {
+			if o := a - stackBase; o <= stackBytes-2 {
+				binary.LittleEndian.PutUint16(stack[o:], uint16(reg[ins.src]))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint16(regions[id].data[a&0xffffffff:], uint16(reg[ins.src]))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint16(stack[o:], uint16(reg[ins.src]))
 		case opStxB:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o >= stackBytes {
+			if o := a - stackBase; o <= stackBytes-1 {
+				stack[o:][0] = byte(reg[ins.src])
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
+				regions[id].data[a&0xffffffff:][0] = byte(reg[ins.src])
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			stack[o] = byte(reg[ins.src])
 		case opStDW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-8 {
+			if o := a - stackBase; o <= stackBytes-8 {
+				binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint64(regions[id].data[a&0xffffffff:], uint64(ins.imm))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
 		case opStW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-4 {
+			if o := a - stackBase; o <= stackBytes-4 {
+				binary.LittleEndian.PutUint32(stack[o:], uint32(uint64(ins.imm)))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint32(regions[id].data[a&0xffffffff:], uint32(uint64(ins.imm)))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint32(stack[o:], uint32(ins.imm))
 		case opStH:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o > stackBytes-2 {
+			if o := a - stackBase; o <= stackBytes-2 {
+				binary.LittleEndian.PutUint16(stack[o:], uint16(uint64(ins.imm)))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
+				binary.LittleEndian.PutUint16(regions[id].data[a&0xffffffff:], uint16(uint64(ins.imm)))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			binary.LittleEndian.PutUint16(stack[o:], uint16(ins.imm))
 		case opStB:
 			a := reg[ins.dst] + uint64(int64(ins.off))
-			o := a - stackBase
-			if o >= stackBytes {
+			if o := a - stackBase; o <= stackBytes-1 {
+				stack[o:][0] = byte(uint64(ins.imm))
+			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
+				regions[id].data[a&0xffffffff:][0] = byte(uint64(ins.imm))
+			} else {
 				return pc - 1, base + uint64(pc-1)
 			}
-			stack[o] = byte(ins.imm)
 		case opInvalid:
 			return pc - 1, base + uint64(pc-1)
 		default: // everything that needs the slow path
@@ -1280,7 +1354,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, pc int, n,
 	}
 }
 
-// isFastOp reports whether fastLoop always executes op itself.
+// isFastOp reports whether fastLoop always executes op itself (memory
+// accesses it may hand to the slow path).
 func isFastOp(op uint8) bool {
 	return op >= opAdd64K && op <= opJsle32X || op == opLddw || op >= opAdd64KF && op <= opAddJsleXF
 }

@@ -170,7 +170,7 @@ func (m *Map) region() region {
 	if !m.progRO {
 		rg.flags |= flagWrite | flagShared
 	}
-	return rg
+	return withFastFlags(rg)
 }
 
 // Name returns the map's name from its spec.

@@ -41,7 +41,24 @@ const (
 	flagWrite  = 1 << 1 // region is writable
 	flagShared = 1 << 2 // region is shared between concurrent runs: word-atomic access
 	flagLive   = 1 << 3 // region is mapped (cleared when a ring record is submitted)
+
+	// The interpreter's fast loop accesses regions with these flags inline:
+	// live, private (no atomics needed) and not strided.
+	flagFastRead  = 1 << 4
+	flagFastWrite = 1 << 5
 )
+
+// withFastFlags recomputes a region's fast-path flags from the others.
+func withFastFlags(rg region) region {
+	rg.flags &^= flagFastRead | flagFastWrite
+	if rg.flags&flagLive != 0 && rg.flags&flagShared == 0 && rg.mask == 0 {
+		rg.flags |= flagFastRead
+		if rg.flags&flagWrite != 0 {
+			rg.flags |= flagFastWrite
+		}
+	}
+	return rg
+}
 
 // region is one contiguous span of guest memory.
 //

@@ -22,7 +22,8 @@ const MaxRunRegions = 4096
 // failures the way the kernel does, as a negative errno in R0, and keep Go
 // errors for conditions that must stop the program.
 //
-// A HelperFunc may be called concurrently from many runs.
+// A HelperFunc may be called concurrently from many runs. A panic inside
+// it is recovered and ends the run with an error matching ErrInternal.
 type HelperFunc func(r *Run, a1, a2, a3, a4, a5 uint64) (uint64, error)
 
 type boundFunc struct {
@@ -79,7 +80,7 @@ func newRun(p *Program) *Run {
 	r := &Run{prog: p}
 	r.stack = (*[stackBytes]byte)(allocWords(stackBytes))
 	r.regions = make([]region, firstStatic+len(p.env.static), firstStatic+len(p.env.static)+8)
-	r.regions[regionStack] = region{data: r.stack[:], flags: flagWrite | flagLive}
+	r.regions[regionStack] = withFastFlags(region{data: r.stack[:], flags: flagWrite | flagLive})
 	copy(r.regions[firstStatic:], p.env.static)
 	r.nfixed = len(r.regions)
 	r.cookie = runCookies.Add(1)
@@ -141,7 +142,7 @@ func (r *Run) addRegion(rg region) (uint64, error) {
 	if len(r.regions)-r.nfixed >= MaxRunRegions {
 		return 0, ErrTooManyRegions
 	}
-	r.regions = append(r.regions, rg)
+	r.regions = append(r.regions, withFastFlags(rg))
 	return uint64(len(r.regions)-1) << 32, nil
 }
 
@@ -266,6 +267,21 @@ func (r *Run) view(addr, n uint64, i int) ([]byte, error) {
 	b := r.scratch[i][:n]
 	sharedCopyOut(b, rg.data, off)
 	return b, nil
+}
+
+// span returns up to max bytes of guest memory starting at addr (fewer if
+// the region ends first), for reading; at least the first byte must be
+// mapped. Like view, shared memory is copied into scratch buffer i.
+func (r *Run) span(addr, max uint64, i int) ([]byte, error) {
+	rg, off := r.translate(addr, 1, false)
+	if rg == nil {
+		return nil, r.memErr()
+	}
+	n := min(max, uint64(len(rg.data))-off)
+	if rg.mask != 0 {
+		n = min(n, uint64(rg.elem)-uint64(uint32(off)&rg.mask))
+	}
+	return r.view(addr, n, i)
 }
 
 // byteAt reads one byte of guest memory.
