@@ -42,9 +42,16 @@ type Driver struct {
 	locks      *keyLocks
 
 	mu      sync.Mutex
-	servers map[string]*fusebpf.Server // filtered mounts this process serves, by volume ID
+	servers map[string]*served // filtered mounts this process serves, by volume ID
 
 	recovered atomic.Bool // start-up reconciliation done
+}
+
+// served is a FUSE server of this process and a channel closed when it
+// has stopped.
+type served struct {
+	srv  *fusebpf.Server
+	done chan struct{}
 }
 
 // New validates o and prepares the data and state directories.
@@ -56,7 +63,7 @@ func New(o Options) (*Driver, error) {
 		opts:       o,
 		volumesDir: filepath.Join(o.DataDir, "volumes"),
 		locks:      newKeyLocks(),
-		servers:    map[string]*fusebpf.Server{},
+		servers:    map[string]*served{},
 	}
 	// The raw backings of local volumes live here; only the filtered
 	// view may reach pods, so nobody else may enter.

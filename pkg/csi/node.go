@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -14,6 +15,10 @@ import (
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/fusebpf"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/state"
 )
+
+// serverStopGrace is how long NodeUnstageVolume waits for a server to stop
+// after its last mount in this namespace is gone.
+const serverStopGrace = time.Second
 
 type nodeServer struct {
 	csipb.UnimplementedNodeServer
@@ -231,13 +236,15 @@ func (d *Driver) serve(ctx context.Context, rec *state.Volume) error {
 	if err != nil {
 		return err
 	}
+	sv := &served{srv: srv, done: make(chan struct{})}
 	d.mu.Lock()
-	d.servers[rec.ID] = srv
+	d.servers[rec.ID] = sv
 	d.mu.Unlock()
 	go func() {
 		srv.Wait()
+		close(sv.done)
 		d.mu.Lock()
-		if d.servers[rec.ID] == srv {
+		if d.servers[rec.ID] == sv {
 			delete(d.servers, rec.ID)
 		}
 		d.mu.Unlock()
@@ -277,16 +284,23 @@ func (s *nodeServer) NodeUnstageVolume(ctx context.Context, req *csipb.NodeUnsta
 			return nil, fmt.Errorf("volume %s: %w: still published at %s", key, ErrInUse, mp)
 		}
 	}
-	d.mu.Lock()
-	srv := d.servers[key]
-	d.mu.Unlock()
-	if srv != nil && srv.Mountpoint() == staging {
-		if err := d.op(ctx, key, "unmount staging", srv.Unmount); err != nil {
-			return nil, fmt.Errorf("volume %s: %w", key, err)
-		}
-	}
 	if err := d.op(ctx, key, "unmount staging", func() error { return unmountAll(staging) }); err != nil {
 		return nil, fmt.Errorf("volume %s: %w", key, err)
+	}
+	// The server stops once the kernel drops the session, which it does
+	// when the last mount of it goes. A container that has not exited
+	// yet can still hold a bind in its own mount namespace; the server
+	// then goes on serving it and stops after it.
+	d.mu.Lock()
+	sv := d.servers[key]
+	d.mu.Unlock()
+	if sv != nil {
+		select {
+		case <-sv.done:
+		case <-time.After(serverStopGrace):
+			klog.InfoS("Staging path unmounted; the FUSE session is still referenced elsewhere and ends with its last user",
+				"volumeID", key, "stagingPath", staging)
+		}
 	}
 	if err := d.node.Delete(key); err != nil {
 		return nil, err
