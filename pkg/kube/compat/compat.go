@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -214,6 +215,9 @@ func checkAgainst(r *Report, p *policy.Policy, target *btf.Spec) {
 		for i, f := range fixups {
 			what := describeRelocation(relos[i], spec.Types)
 			if strings.HasSuffix(f.String(), "=poison") {
+				if slices.ContainsFunc(r.Relocations, func(f Finding) bool { return f.Name == name+"/"+what }) {
+					continue // the same access twice in one program
+				}
 				r.Relocations = append(r.Relocations, Finding{
 					Name:   name + "/" + what,
 					Detail: fmt.Sprintf("program %s: CO-RE relocation of %s finds no match in the node's BTF", name, what),
