@@ -201,7 +201,7 @@ func TestStrncmp(t *testing.T) {
 		{"abc\x00", "abd\x00", 2, 0, nil},
 		{"ab", "ab\x00", 2, 0, nil},
 		{"", "x", 0, 0, nil},
-		{"abcd", "abc", 4, 0, ErrOutOfBounds}, // s2 ends undecided
+		{"abcd", "abc", 4, 0, ErrOutOfBounds},   // s2 ends undecided
 		{"ab", "abc\x00", 3, 0, ErrOutOfBounds}, // s1 shorter than n
 	}
 	for _, tt := range tests {

@@ -41,7 +41,7 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 
 	code := r.prog.code
 	funcs := r.prog.funcs
-	stack := r.stack
+	stack := &r.stack
 	budget := r.budget
 
 	reg := &r.reg
@@ -54,13 +54,18 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 	depth := 0
 	pc := entry
 	for {
-		pc, n = fastLoop(code, stack, reg, r.regions, pc, n, budget)
-		if n > budget {
-			return r.budgetErr(pc, n)
+		// Straight-line code executes one slot per pc step, so the count is
+		// base+pc; fastLoop adjusts base only on taken jumps.
+		next, base := fastLoop(&r.hot, code, pc, n-uint64(pc))
+		if next < 0 { // a taken jump to -1-next exhausted the budget
+			return r.budgetErr(-1-next, base+uint64(-1-next))
 		}
-		ins := &code[pc]
-		pc++
-		n++
+		// The instruction at next-1 is for this loop, and already counted.
+		pc, n = next, base+uint64(next)
+		if n > budget {
+			return r.budgetErr(pc-1, n)
+		}
+		ins := &code[pc-1]
 		switch ins.op {
 		case opCall:
 			if n > budget {
@@ -252,15 +257,19 @@ func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
 
 // fastLoop executes instructions that need no call out of the loop: ALU,
 // jumps, lddw, and loads and stores that hit the stack or another private,
-// unstrided region (embedder buffers, .rodata). It returns at the
-// first other instruction (pc is that instruction, not yet counted) or
-// after a taken jump that exhausted the budget (n > budget). Keeping calls
-// out of this function lets the compiler keep pc and n in registers.
-func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []region, pc int, n, budget uint64) (int, uint64) {
-	_ = reg[0] // one nil check, dominating the loop
-	// Straight-line code executes one slot per pc step, so the count is
-	// base+pc; only taken jumps adjust base (base += pc - target).
-	base := n - uint64(pc)
+// unstrided region (embedder buffers, .rodata). The executed slot count is
+// base+pc throughout. It returns at the first other instruction, with pc
+// just past it, or after a taken jump that exhausted the budget, with
+// pc = -1-target.
+//
+// Keeping calls out of this function lets the compiler keep pc and n in
+// registers; for the same reason it spells out little-endian accesses byte
+// by byte (the compiler merges them into single loads and stores) rather
+// than calling encoding/binary, which it does not inline into a function
+// this large, and it never needs the pc from before the increment.
+func fastLoop(h *hot, code []insn, pc int, base uint64) (int, uint64) {
+	reg, stack := &h.reg, &h.stack
+loop:
 	for {
 		ins := &code[pc]
 		pc++
@@ -472,183 +481,183 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 		case opJa:
 			base += uint64(pc) - uint64(ins.off)
 			pc = int(ins.off)
-			if base+uint64(pc) > budget {
-				return pc, base + uint64(pc)
+			if base+uint64(pc) > h.budget {
+				return -1 - pc, base
 			}
 		case opJeqK:
 			if reg[ins.dst] == uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJeqX:
 			if reg[ins.dst] == reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgtK:
 			if reg[ins.dst] > uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgtX:
 			if reg[ins.dst] > reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgeK:
 			if reg[ins.dst] >= uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgeX:
 			if reg[ins.dst] >= reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsetK:
 			if reg[ins.dst]&uint64(ins.imm) != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsetX:
 			if reg[ins.dst]&reg[ins.src] != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJneK:
 			if reg[ins.dst] != uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJneX:
 			if reg[ins.dst] != reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgtK:
 			if int64(reg[ins.dst]) > ins.imm {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgtX:
 			if int64(reg[ins.dst]) > int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgeK:
 			if int64(reg[ins.dst]) >= ins.imm {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgeX:
 			if int64(reg[ins.dst]) >= int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJltK:
 			if reg[ins.dst] < uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJltX:
 			if reg[ins.dst] < reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJleK:
 			if reg[ins.dst] <= uint64(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJleX:
 			if reg[ins.dst] <= reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsltK:
 			if int64(reg[ins.dst]) < ins.imm {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsltX:
 			if int64(reg[ins.dst]) < int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsleK:
 			if int64(reg[ins.dst]) <= ins.imm {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsleX:
 			if int64(reg[ins.dst]) <= int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 
@@ -656,176 +665,176 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if uint32(reg[ins.dst]) == uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJeq32X:
 			if uint32(reg[ins.dst]) == uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgt32K:
 			if uint32(reg[ins.dst]) > uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJgt32X:
 			if uint32(reg[ins.dst]) > uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJge32K:
 			if uint32(reg[ins.dst]) >= uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJge32X:
 			if uint32(reg[ins.dst]) >= uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJset32K:
 			if uint32(reg[ins.dst])&uint32(ins.imm) != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJset32X:
 			if uint32(reg[ins.dst])&uint32(reg[ins.src]) != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJne32K:
 			if uint32(reg[ins.dst]) != uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJne32X:
 			if uint32(reg[ins.dst]) != uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgt32K:
 			if int32(reg[ins.dst]) > int32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsgt32X:
 			if int32(reg[ins.dst]) > int32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsge32K:
 			if int32(reg[ins.dst]) >= int32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsge32X:
 			if int32(reg[ins.dst]) >= int32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJlt32K:
 			if uint32(reg[ins.dst]) < uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJlt32X:
 			if uint32(reg[ins.dst]) < uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJle32K:
 			if uint32(reg[ins.dst]) <= uint32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJle32X:
 			if uint32(reg[ins.dst]) <= uint32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJslt32K:
 			if int32(reg[ins.dst]) < int32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJslt32X:
 			if int32(reg[ins.dst]) < int32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsle32K:
 			if int32(reg[ins.dst]) <= int32(ins.imm) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opJsle32X:
 			if int32(reg[ins.dst]) <= int32(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 
@@ -951,8 +960,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v == uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJeqXF:
@@ -962,8 +971,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v == reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJgtKF:
@@ -973,8 +982,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v > uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJgtXF:
@@ -984,8 +993,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v > reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJgeKF:
@@ -995,8 +1004,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v >= uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJgeXF:
@@ -1006,8 +1015,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v >= reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsetKF:
@@ -1017,8 +1026,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v&uint64(int64(int32(ins.imm))) != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsetXF:
@@ -1028,8 +1037,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v&reg[ins.src] != 0 {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJneKF:
@@ -1039,8 +1048,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v != uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJneXF:
@@ -1050,8 +1059,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v != reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsgtKF:
@@ -1061,8 +1070,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) > int64(uint64(int64(int32(ins.imm)))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsgtXF:
@@ -1072,8 +1081,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) > int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsgeKF:
@@ -1083,8 +1092,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) >= int64(uint64(int64(int32(ins.imm)))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsgeXF:
@@ -1094,8 +1103,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) >= int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJltKF:
@@ -1105,8 +1114,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v < uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJltXF:
@@ -1116,8 +1125,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v < reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJleKF:
@@ -1127,8 +1136,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v <= uint64(int64(int32(ins.imm))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJleXF:
@@ -1138,8 +1147,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if v <= reg[ins.src] {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsltKF:
@@ -1149,8 +1158,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) < int64(uint64(int64(int32(ins.imm)))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsltXF:
@@ -1160,8 +1169,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) < int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsleKF:
@@ -1171,8 +1180,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) <= int64(uint64(int64(int32(ins.imm)))) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opAddJsleXF:
@@ -1182,8 +1191,8 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			if int64(v) <= int64(reg[ins.src]) {
 				base += uint64(pc) - uint64(ins.off)
 				pc = int(ins.off)
-				if base+uint64(pc) > budget {
-					return pc, base + uint64(pc)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
 				}
 			}
 		case opLddw:
@@ -1191,167 +1200,228 @@ func fastLoop(code []insn, stack *[stackBytes]byte, reg *[256]uint64, regions []
 			pc++
 		case opLdxDW:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-8 {
-				reg[ins.dst] = binary.LittleEndian.Uint64(stack[o:])
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = binary.LittleEndian.Uint64(b)
+				b = stack[o : o+8]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+8 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:8]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 		case opLdxW:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-4 {
-				reg[ins.dst] = uint64(binary.LittleEndian.Uint32(stack[o:]))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(binary.LittleEndian.Uint32(b))
+				b = stack[o : o+4]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+4 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:4]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24
 		case opLdxH:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-2 {
-				reg[ins.dst] = uint64(binary.LittleEndian.Uint16(stack[o:]))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(binary.LittleEndian.Uint16(b))
+				b = stack[o : o+2]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+2 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:2]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(b[0]) | uint64(b[1])<<8
 		case opLdxB:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-1 {
-				reg[ins.dst] = uint64(stack[o])
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(b[0])
+				b = stack[o : o+1]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+1 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:1]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(b[0])
 		case opLdxSW:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-4 {
-				reg[ins.dst] = uint64(int64(int32(binary.LittleEndian.Uint32(stack[o:]))))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(int64(int32(binary.LittleEndian.Uint32(b))))
+				b = stack[o : o+4]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+4 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:4]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(int64(int32((uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24))))
 		case opLdxSH:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-2 {
-				reg[ins.dst] = uint64(int64(int16(binary.LittleEndian.Uint16(stack[o:]))))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(int64(int16(binary.LittleEndian.Uint16(b))))
+				b = stack[o : o+2]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+2 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:2]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(int64(int16((uint64(b[0]) | uint64(b[1])<<8))))
 		case opLdxSB:
 			a := reg[ins.src] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-1 {
-				reg[ins.dst] = uint64(int64(int8(stack[o])))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastRead != 0 &&
-				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
-				b := regions[id].data[a&0xffffffff:]
-				reg[ins.dst] = uint64(int64(int8(b[0])))
+				b = stack[o : o+1]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastRead != 0 &&
+				a&0xffffffff+1 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:1]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			reg[ins.dst] = uint64(int64(int8((uint64(b[0])))))
 		case opStxDW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-8 {
-				binary.LittleEndian.PutUint64(stack[o:], reg[ins.src])
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint64(regions[id].data[a&0xffffffff:], reg[ins.src])
+				b = stack[o : o+8]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+8 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:8]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := reg[ins.src]
+			_ = b[7]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
+			b[2] = byte(v >> 16)
+			b[3] = byte(v >> 24)
+			b[4] = byte(v >> 32)
+			b[5] = byte(v >> 40)
+			b[6] = byte(v >> 48)
+			b[7] = byte(v >> 56)
 		case opStxW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-4 {
-				binary.LittleEndian.PutUint32(stack[o:], uint32(reg[ins.src]))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint32(regions[id].data[a&0xffffffff:], uint32(reg[ins.src]))
+				b = stack[o : o+4]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+4 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:4]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := reg[ins.src]
+			_ = b[3]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
+			b[2] = byte(v >> 16)
+			b[3] = byte(v >> 24)
 		case opStxH:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-2 {
-				binary.LittleEndian.PutUint16(stack[o:], uint16(reg[ins.src]))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint16(regions[id].data[a&0xffffffff:], uint16(reg[ins.src]))
+				b = stack[o : o+2]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+2 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:2]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := reg[ins.src]
+			_ = b[1]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
 		case opStxB:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-1 {
-				stack[o:][0] = byte(reg[ins.src])
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
-				regions[id].data[a&0xffffffff:][0] = byte(reg[ins.src])
+				b = stack[o : o+1]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+1 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:1]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := reg[ins.src]
+			b[0] = byte(v)
 		case opStDW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-8 {
-				binary.LittleEndian.PutUint64(stack[o:], uint64(ins.imm))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+8 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint64(regions[id].data[a&0xffffffff:], uint64(ins.imm))
+				b = stack[o : o+8]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+8 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:8]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := uint64(ins.imm)
+			_ = b[7]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
+			b[2] = byte(v >> 16)
+			b[3] = byte(v >> 24)
+			b[4] = byte(v >> 32)
+			b[5] = byte(v >> 40)
+			b[6] = byte(v >> 48)
+			b[7] = byte(v >> 56)
 		case opStW:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-4 {
-				binary.LittleEndian.PutUint32(stack[o:], uint32(uint64(ins.imm)))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+4 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint32(regions[id].data[a&0xffffffff:], uint32(uint64(ins.imm)))
+				b = stack[o : o+4]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+4 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:4]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := uint64(ins.imm)
+			_ = b[3]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
+			b[2] = byte(v >> 16)
+			b[3] = byte(v >> 24)
 		case opStH:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-2 {
-				binary.LittleEndian.PutUint16(stack[o:], uint16(uint64(ins.imm)))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+2 <= uint64(len(regions[id].data)) {
-				binary.LittleEndian.PutUint16(regions[id].data[a&0xffffffff:], uint16(uint64(ins.imm)))
+				b = stack[o : o+2]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+2 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:2]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := uint64(ins.imm)
+			_ = b[1]
+			b[0] = byte(v)
+			b[1] = byte(v >> 8)
 		case opStB:
 			a := reg[ins.dst] + uint64(int64(ins.off))
+			var b []byte
 			if o := a - stackBase; o <= stackBytes-1 {
-				stack[o:][0] = byte(uint64(ins.imm))
-			} else if id := a >> 32; id < uint64(len(regions)) && regions[id].flags&flagFastWrite != 0 &&
-				a&0xffffffff+1 <= uint64(len(regions[id].data)) {
-				regions[id].data[a&0xffffffff:][0] = byte(uint64(ins.imm))
+				b = stack[o : o+1]
+			} else if id := a >> 32; id < uint64(len(h.regions)) && h.regions[id].flags&flagFastWrite != 0 &&
+				a&0xffffffff+1 <= uint64(len(h.regions[id].data)) {
+				b = h.regions[id].data[a&0xffffffff:][:1]
 			} else {
-				return pc - 1, base + uint64(pc-1)
+				break loop
 			}
+			v := uint64(ins.imm)
+			b[0] = byte(v)
 		case opInvalid:
-			return pc - 1, base + uint64(pc-1)
+			break loop
 		default: // everything that needs the slow path
-			return pc - 1, base + uint64(pc-1)
+			break loop
 		}
 	}
+	// The instruction at pc-1 needs the slow path.
+	return pc, base
 }
 
 // isFastOp reports whether fastLoop always executes op itself (memory

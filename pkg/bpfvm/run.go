@@ -46,16 +46,10 @@ type Caller struct {
 // execute concurrently. Runs are pooled: obtain one with Program.NewRun and
 // hand it back with Release.
 type Run struct {
-	prog    *Program
-	regions []region
-	nfixed  int
-	stack   *[stackBytes]byte
-	frames  [MaxCallDepth]frame
-	// reg is the register file, indexed by the raw register byte so the
-	// interpreter needs neither masks nor bounds checks (decode admits only
-	// r0-r10).
-	reg      [256]uint64
-	budget   uint64
+	hot
+	prog     *Program
+	nfixed   int
+	frames   [MaxCallDepth]frame
 	executed uint64
 	pc       int // slot of the helper call in progress, for error reports
 
@@ -74,11 +68,22 @@ type Run struct {
 	faultCause error
 }
 
+// hot is the state the interpreter's fast loop uses, behind one pointer so
+// that the loop keeps few values in registers.
+type hot struct {
+	// reg is the register file, indexed by the raw register byte so the
+	// interpreter needs neither masks nor bounds checks (decode admits only
+	// r0-r10).
+	reg     [256]uint64
+	stack   [stackBytes]byte
+	regions []region
+	budget  uint64
+}
+
 var runCookies atomic.Uint32
 
 func newRun(p *Program) *Run {
 	r := &Run{prog: p}
-	r.stack = (*[stackBytes]byte)(allocWords(stackBytes))
 	r.regions = make([]region, firstStatic+len(p.env.static), firstStatic+len(p.env.static)+8)
 	r.regions[regionStack] = withFastFlags(region{data: r.stack[:], flags: flagWrite | flagLive})
 	copy(r.regions[firstStatic:], p.env.static)
