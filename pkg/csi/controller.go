@@ -62,6 +62,9 @@ func (s *controllerServer) CreateVolume(ctx context.Context, req *csipb.CreateVo
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.d.checkPolicy(ctx, spec); err != nil {
+		return nil, err
+	}
 	if err := s.d.checkTopology(req.GetAccessibilityRequirements()); err != nil {
 		return nil, err
 	}
@@ -196,7 +199,11 @@ func (s *controllerServer) ValidateVolumeCapabilities(ctx context.Context, req *
 		return &csipb.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
 	}
 	if len(req.GetParameters()) > 0 {
-		if _, err := parseParameters(req.GetParameters(), s.d.opts.AllowedBackingRoots); err != nil {
+		spec, err := parseParameters(req.GetParameters(), s.d.opts.AllowedBackingRoots)
+		if err == nil {
+			_, err = s.d.checkPolicy(ctx, spec)
+		}
+		if err != nil {
 			return &csipb.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
 		}
 	}

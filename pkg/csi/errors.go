@@ -37,6 +37,10 @@ var (
 	// ErrTierUnavailable means the enforcement tier the volume requires
 	// cannot run on this node (codes.FailedPrecondition).
 	ErrTierUnavailable = errors.New("enforcement tier unavailable on this node")
+	// ErrPolicyChanged means a staged volume's policy object is no longer
+	// the one it was staged with, or no longer loads: the volume is not
+	// served rather than served under another policy.
+	ErrPolicyChanged = errors.New("volume policy changed or unusable")
 	// ErrUnhealthy means a volume's filtered mount is dead or does not
 	// answer (codes.FailedPrecondition).
 	ErrUnhealthy = errors.New("volume condition abnormal")
@@ -87,7 +91,7 @@ func toStatus(err error) *status.Status {
 	case errors.Is(err, ErrTopology):
 		code = codes.ResourceExhausted
 	case errors.Is(err, ErrNotStaged), errors.Is(err, ErrInUse), errors.Is(err, ErrWrongNode),
-		errors.Is(err, ErrTierUnavailable), errors.Is(err, ErrUnhealthy),
+		errors.Is(err, ErrTierUnavailable), errors.Is(err, ErrUnhealthy), errors.Is(err, ErrPolicyChanged),
 		errors.Is(err, fusebpf.ErrBusy), errors.Is(err, fusebpf.ErrDisconnected),
 		errors.Is(err, fusebpf.ErrNotMounted):
 		code = codes.FailedPrecondition

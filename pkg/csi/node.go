@@ -91,10 +91,17 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVo
 	if spec.Backing != id.Backing {
 		return nil, invalidParam(ParamBacking, "%q does not match the volume ID's backing %q", spec.Backing, id.Backing)
 	}
-	tier, err := spec.tier()
+	// The policy and the tier are settled before anything is prepared or
+	// mounted: on any error here nothing is mounted.
+	rp, err := d.checkPolicy(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	tier, why, err := spec.tier()
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", id, err)
 	}
+	klog.V(2).InfoS("Chose enforcement tier", "volumeID", id.String(), "tier", tier, "reason", why)
 	ro := readerOnly(req.GetVolumeCapability())
 	group := req.GetVolumeCapability().GetMount().GetVolumeMountGroup()
 	key := id.String()
@@ -112,15 +119,16 @@ func (s *nodeServer) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVo
 		return nil, fmt.Errorf("volume %s: %w: staged at %s, requested %s", id, ErrAlreadyExists, prev.StagingPath, staging)
 	}
 	rec := &state.Volume{
-		ID:          key,
-		Backing:     spec.Backing,
-		BackingPath: spec.BackingPath,
-		Parameters:  spec.context(),
-		Policy:      spec.Policy,
-		Tier:        tier,
-		StagingPath: staging,
-		ReadOnly:    ro,
-		MountGroup:  group,
+		ID:           key,
+		Backing:      spec.Backing,
+		BackingPath:  spec.BackingPath,
+		Parameters:   spec.context(),
+		Policy:       spec.Policy,
+		PolicyDigest: rp.digest,
+		Tier:         tier,
+		StagingPath:  staging,
+		ReadOnly:     ro,
+		MountGroup:   group,
 	}
 	if prev != nil {
 		rec.Targets = prev.Targets
@@ -225,16 +233,24 @@ func (d *Driver) serve(ctx context.Context, rec *state.Volume) error {
 	}
 	mctx, cancel := context.WithTimeout(ctx, d.opts.OperationTimeout)
 	defer cancel()
-	// TODO(policy): set Filter from rec.Policy and rec.Parameters once
-	// pkg/policy offers its catalog; only allow-all (nil) is accepted so far.
-	srv, err := fusebpf.Mount(mctx, fusebpf.MountOptions{
+	in, err := d.policyInstance(ctx, rec)
+	if err != nil {
+		return err
+	}
+	srv, err := fusebpf.Mount(klog.NewContext(mctx, klog.LoggerWithValues(klog.FromContext(ctx), "volumeID", rec.ID)), fusebpf.MountOptions{
 		Backing:    rec.BackingPath,
 		Mountpoint: rec.StagingPath,
 		ReadOnly:   rec.ReadOnly,
 		Source:     mountSource(rec.ID),
+		Filter:     in,
 	})
 	if err != nil {
 		return err
+	}
+	if rb := in.RingBuffer(auditRing); rb != nil {
+		actx, stop := context.WithCancel(context.Background())
+		go drainAudit(actx, rec.ID, rb)
+		go func() { srv.Wait(); stop() }()
 	}
 	sv := &served{srv: srv, done: make(chan struct{})}
 	d.mu.Lock()

@@ -61,6 +61,9 @@ type Options struct {
 	// server died with the previous process. When false they stay
 	// dead (reported abnormal) until unstaged.
 	RecoverMounts bool
+	// Policies resolves StorageClass policy names; nil means the
+	// built-ins only (standalone serve, csi-sanity).
+	Policies PolicySource
 }
 
 type stringList []string

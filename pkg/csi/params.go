@@ -2,7 +2,6 @@ package csi
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -102,9 +101,6 @@ func parseParameters(params map[string]string, roots []string) (volumeSpec, erro
 				ParamBacking, ParamBackingPath, ParamPolicy, ParamEnforcement, ParamPolicyPrefix)
 		}
 	}
-	if err := checkPolicy(s.Policy, s.PolicyParams); err != nil {
-		return s, err
-	}
 	switch s.Backing {
 	case state.BackingLocal:
 		if s.BackingPath != "" {
@@ -118,19 +114,6 @@ func parseParameters(params map[string]string, roots []string) (volumeSpec, erro
 		s.BackingPath = p
 	}
 	return s, nil
-}
-
-// checkPolicy validates the policy name and its parameters. Only the
-// built-in allow-all exists in this build; it takes no parameters.
-func checkPolicy(name string, params map[string]string) error {
-	if name != DefaultPolicy {
-		return invalidParam(ParamPolicy, "unknown policy %q (available: %s)", name, DefaultPolicy)
-	}
-	if len(params) > 0 {
-		k := slices.Sorted(maps.Keys(params))[0]
-		return invalidParam(ParamPolicyPrefix+k, "policy %s takes no parameters", name)
-	}
-	return nil
 }
 
 // resolveBackingPath checks a hostPath backing: absolute, an existing
@@ -196,12 +179,8 @@ func (s volumeSpec) context() map[string]string {
 	return c
 }
 
-// tier picks the enforcement tier for the spec on this node.
-func (s volumeSpec) tier() (string, error) {
-	switch s.Enforcement {
-	case EnforcementKernel:
-		return "", fmt.Errorf("%w: enforcement %q requires the FUSE-BPF kernel tier, which this node does not provide", ErrTierUnavailable, s.Enforcement)
-	default:
-		return TierUserspace, nil
-	}
+// tier picks the enforcement tier for the spec on this node, and says
+// why.
+func (s volumeSpec) tier() (tier, reason string, err error) {
+	return tierFor(s.Enforcement)
 }

@@ -47,9 +47,7 @@ func TestParseParameters(t *testing.T) {
 		{name: "unknown key", params: map[string]string{"bakcing": "local"}, wantKey: "bakcing"},
 		{name: "bad backing", params: map[string]string{"backing": "nfs"}, wantKey: "backing"},
 		{name: "bad enforcement", params: map[string]string{"enforcement": "always"}, wantKey: "enforcement"},
-		{name: "unknown policy", params: map[string]string{"policy": "hide"}, wantKey: "policy"},
 		{name: "empty policy", params: map[string]string{"policy": ""}, wantKey: "policy"},
-		{name: "allow-all takes no parameters", params: map[string]string{"policy.hidePatterns": "*.key"}, wantKey: "policy.hidePatterns"},
 		{name: "backingPath with local", params: map[string]string{"backingPath": data}, wantKey: "backingPath"},
 		{name: "hostPath without path", params: map[string]string{"backing": "hostPath"}, wantKey: "backingPath"},
 		{name: "relative path", params: map[string]string{"backing": "hostPath", "backingPath": "data"}, wantKey: "backingPath"},
@@ -102,14 +100,18 @@ func TestHostPathRefusedWithoutRoots(t *testing.T) {
 	}
 }
 
+// TestTier runs against this machine's kernel: on a stock kernel (no
+// FUSE-BPF ABI in its BTF) auto falls back to userspace and says why, and
+// kernel fails closed naming the reason.
 func TestTier(t *testing.T) {
 	for _, e := range []string{"auto", "userspace"} {
-		if tier, err := (volumeSpec{Enforcement: e}).tier(); err != nil || tier != TierUserspace {
-			t.Errorf("enforcement %s: tier %q, %v; want userspace", e, tier, err)
+		if tier, why, err := (volumeSpec{Enforcement: e}).tier(); err != nil || tier != TierUserspace || why == "" {
+			t.Errorf("enforcement %s: tier %q (%q), %v; want userspace with a reason", e, tier, why, err)
 		}
 	}
-	if _, err := (volumeSpec{Enforcement: "kernel"}).tier(); !errors.Is(err, ErrTierUnavailable) {
-		t.Errorf("enforcement kernel: %v, want ErrTierUnavailable", err)
+	_, _, err := (volumeSpec{Enforcement: "kernel"}).tier()
+	if !errors.Is(err, ErrTierUnavailable) || !strings.Contains(err.Error(), "FUSE-BPF") {
+		t.Errorf("enforcement kernel: %v, want ErrTierUnavailable naming FUSE-BPF", err)
 	}
 }
 

@@ -58,6 +58,9 @@ type Volume struct {
 	Parameters map[string]string `json:"parameters,omitempty"`
 	// Policy is the name of the policy that filters the volume.
 	Policy string `json:"policy,omitempty"`
+	// PolicyDigest is the SHA-256 of the policy object the volume was
+	// staged with; a re-serve refuses a different object.
+	PolicyDigest string `json:"policyDigest,omitempty"`
 	// Tier is the enforcement tier the volume was staged with.
 	Tier string `json:"tier,omitempty"`
 	// StagingPath is where the filtered view is mounted (node records).
