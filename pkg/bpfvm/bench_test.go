@@ -217,3 +217,23 @@ func BenchmarkPolicy(b *testing.B) {
 		reportNative(b, per)
 	})
 }
+
+// BenchmarkRunOverhead is the fixed cost of one request: a Run from the
+// pool, two mapped buffers, a two-instruction program, release.
+func BenchmarkRunOverhead(b *testing.B) {
+	p, err := NewRawProgram("exit", exitProgram(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r := p.NewRun()
+		a1, _ := r.MapBytes(buf, ReadOnly)
+		a2, _ := r.MapBytes(buf, ReadWrite)
+		if _, err := r.Exec(a1, a2); err != nil {
+			b.Fatal(err)
+		}
+		r.Release()
+	}
+}

@@ -24,21 +24,28 @@ type frame struct {
 	r6, r7, r8, r9 uint64
 }
 
-// exec interprets the program from slot entry with R1-R5 = args.
+// exec interprets the program from slot entry with R1-R5 = args, turning
+// a panic (an interpreter or helper bug) into an ErrInternal error.
 //
-// The loop keeps registers in a local array indexed with &15 (so no bounds
-// checks), counts executed instructions in a local and checks the budget
-// only when control moves (taken jumps, calls, exit): every loop passes
-// through one of those, so a run that ends has executed at most budget
-// instructions, and one that does not is stopped within one straight-line
-// stretch of the budget.
+// run alternates between fastLoop, which executes everything that needs no
+// call, and its own switch for the rest (helpers, bpf-to-bpf calls, exit,
+// atomics, shared or faulting memory). The executed-slot count is checked
+// against the budget only when control moves (taken jumps, calls, exit):
+// every loop passes through one of those, so a run that ends has executed
+// at most budget slots, and one that does not is stopped within one
+// straight-line stretch past the budget.
 func (r *Run) exec(entry int, args *[5]uint64) (ret uint64, err error) {
+	// A separate frame keeps this defer open-coded (cheap): run has too
+	// many returns for that.
 	defer func() {
 		if p := recover(); p != nil {
 			ret, err = 0, fmt.Errorf("%w: %v", ErrInternal, p)
 		}
 	}()
+	return r.run(entry, args)
+}
 
+func (r *Run) run(entry int, args *[5]uint64) (uint64, error) {
 	code := r.prog.code
 	funcs := r.prog.funcs
 	stack := &r.stack

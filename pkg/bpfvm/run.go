@@ -80,6 +80,10 @@ type hot struct {
 	budget  uint64
 }
 
+// runCookies gives each Run a distinct starting dynptr cookie. Within a
+// Run the cookie then just counts resets: a dynptr handle only ever
+// resolves against the current run's own table, so a stale or forged
+// handle can at worst name a view the run already holds.
 var runCookies atomic.Uint32
 
 func newRun(p *Program) *Run {
@@ -88,7 +92,7 @@ func newRun(p *Program) *Run {
 	r.regions[regionStack] = withFastFlags(region{data: r.stack[:], flags: flagWrite | flagLive})
 	copy(r.regions[firstStatic:], p.env.static)
 	r.nfixed = len(r.regions)
-	r.cookie = runCookies.Add(1)
+	r.cookie = runCookies.Add(1) << 16
 	return r
 }
 
@@ -182,7 +186,7 @@ func (r *Run) Reset() {
 	clear(r.regions[r.nfixed:])
 	r.regions = r.regions[:r.nfixed]
 	r.dynptrs = r.dynptrs[:0]
-	r.cookie = runCookies.Add(1)
+	r.cookie++ // stale dynptrs from before the reset no longer resolve
 	r.budget = r.prog.budget
 	r.executed = 0
 }
@@ -286,7 +290,15 @@ func (r *Run) span(addr, max uint64, i int) ([]byte, error) {
 	if rg.mask != 0 {
 		n = min(n, uint64(rg.elem)-uint64(uint32(off)&rg.mask))
 	}
-	return r.view(addr, n, i)
+	if rg.flags&flagShared == 0 {
+		return rg.data[off : off+n : off+n], nil
+	}
+	if uint64(cap(r.scratch[i])) < n {
+		r.scratch[i] = make([]byte, n)
+	}
+	b := r.scratch[i][:n]
+	sharedCopyOut(b, rg.data, off)
+	return b, nil
 }
 
 // byteAt reads one byte of guest memory.
