@@ -71,6 +71,12 @@ func TestMountBadInput(t *testing.T) {
 	if err := os.Mkdir(busy, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	elf, err := os.ReadFile(testObj("custom_noexec.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.o")
+	os.WriteFile(truncated, elf[:len(elf)/3], 0o644)
 	srv, err := fusebpf.Mount(context.Background(), fusebpf.MountOptions{Backing: dir, Mountpoint: busy})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,15 @@ func TestMountBadInput(t *testing.T) {
 		want string
 	}{
 		{"no arguments", []string{"mount"}, 2, "want BACKING and MOUNTPOINT"},
-		{"unknown policy", []string{"mount", "--policy", "hide", dir, dir}, 2, `unknown policy "hide"`},
+		{"unknown policy", []string{"mount", "--policy", "nope", dir, dir}, 1, `unknown built-in policy "nope"`},
+		{"missing policy file", []string{"mount", "--policy", "./nope.o", dir, dir}, 1, "no such file"},
+		{"truncated object", []string{"mount", "--policy", truncated, dir, dir}, 1, "truncated or corrupt"},
+		{"no fuse_ops", []string{"mount", "--policy", testObj("bad_no_ops.o"), dir, dir}, 1, "exactly one struct_ops instance"},
+		{"unknown member", []string{"mount", "--policy", testObj("bad_member.o"), dir, dir}, 1, `no member "teleport_prefilter"`},
+		{"not GPL", []string{"mount", "--policy", testObj("bad_license.o"), dir, dir}, 1, `license "MIT"`},
+		{"unknown parameter", []string{"mount", "--policy", "hide", "--param", "patterns=x", dir, dir}, 1, `no parameter "patterns"`},
+		{"ill-typed parameter", []string{"mount", "--policy", "uid-gate", "--param", "allowRoot=perhaps", dir, dir}, 1, `"allowRoot"`},
+		{"oversized parameter", []string{"mount", "--policy", testObj("custom_noexec.o"), "--param", "suffix=.abcdefghijklmnopq", dir, dir}, 1, "at most 15"},
 		{"missing backing", []string{"mount", filepath.Join(dir, "nope"), dir}, 1, "backing " + filepath.Join(dir, "nope") + ": no such directory"},
 		{"backing is a file", []string{"mount", file, dir}, 1, "backing " + file + ": not a directory"},
 		{"missing mountpoint", []string{"mount", dir, filepath.Join(dir, "nope")}, 1, "mountpoint " + filepath.Join(dir, "nope") + ": no such directory"},
@@ -226,5 +240,56 @@ func TestMountNeedsRoot(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "must run as root") {
 		t.Errorf("as nobody: %v, %q", err, out)
+	}
+}
+
+// testObj is a policy object from bpf/testdata.
+func testObj(name string) string {
+	p, _ := filepath.Abs(filepath.Join("..", "..", "bpf", "testdata", name))
+	return p
+}
+
+// TestMountCustomPolicyFile mounts with a policy compiled from
+// bpf/testdata (not a built-in) and a parameter, and checks it behaves as
+// written: no files ending in the suffix, no execute bits.
+func TestMountCustomPolicyFile(t *testing.T) {
+	requireFUSE(t)
+	bin := build(t, "")
+	backing, mp := t.TempDir(), t.TempDir()
+	t.Cleanup(func() { fusebpf.Unmount(mp) })
+	cmd := exec.Command(bin, "mount", "--policy", testObj("custom_noexec.o"), "--param", "suffix=.bin", backing, mp)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "mounted ") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("first line %q, stderr %q", lines.Text(), stderr.String())
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		for lines.Scan() {
+		}
+		cmd.Wait()
+	}()
+	if err := os.WriteFile(mp+"/tool.bin", nil, 0o755); !errors.Is(err, unix.EPERM) {
+		t.Errorf("create tool.bin: %v, want EPERM", err)
+	}
+	if err := os.WriteFile(mp+"/tool.exe", []byte("x"), 0o755); err != nil {
+		t.Errorf("create tool.exe (the default suffix was replaced): %v", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(backing+"/tool.exe", &st); err != nil || st.Mode&0o111 != 0 {
+		t.Errorf("tool.exe in the backing: mode %o, %v; want no execute bits", st.Mode, err)
+	}
+	if err := os.Chmod(mp+"/tool.exe", 0o755); !errors.Is(err, unix.EPERM) {
+		t.Errorf("chmod +x: %v, want EPERM", err)
+	}
+	if _, err := os.Stat(backing + "/tool.bin"); !os.IsNotExist(err) {
+		t.Errorf("refused create reached the backing directory: %v", err)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/fusebpf"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
 )
 
 func init() {
@@ -17,7 +19,9 @@ func init() {
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("mount", "BACKING MOUNTPOINT", `Mount a filtered view of the directory BACKING on MOUNTPOINT, without
 Kubernetes, and serve it until SIGINT or SIGTERM, which unmount it.`, stderr)
-	policy := fs.String("policy", "allow-all", "policy that filters the view (available: allow-all)")
+	policyRef := fs.String("policy", "allow-all", "policy that filters the view: a built-in ("+strings.Join(policy.Builtins(), ", ")+") or a policy object file")
+	var params paramFlags
+	fs.Var(&params, "param", "policy parameter NAME=VALUE (repeatable; see fusebpf-csi policy inspect)")
 	readOnly := fs.Bool("read-only", false, "mount read-only (MS_RDONLY)")
 	debug := fs.Bool("debug", false, "log every FUSE request to stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -27,14 +31,23 @@ Kubernetes, and serve it until SIGINT or SIGTERM, which unmount it.`, stderr)
 		return usageError{msg: "want BACKING and MOUNTPOINT"}
 	}
 	backing, mountpoint := fs.Arg(0), fs.Arg(1)
-	if *policy != "allow-all" {
-		return usageError{msg: fmt.Sprintf("unknown policy %q (available: allow-all)", *policy)}
+	// The policy is loaded and checked before anything is mounted.
+	p, err := policy.Open(*policyRef)
+	if err != nil {
+		return fmt.Errorf("policy %s: %w", *policyRef, err)
+	}
+	in, err := p.Instantiate(params.values(), policy.InstanceOptions{
+		Trace: func(msg string) { fmt.Fprintln(stderr, "bpf_printk:", msg) },
+	})
+	if err != nil {
+		return fmt.Errorf("policy %s: %w", *policyRef, err)
 	}
 	if err := preflight(backing, mountpoint); err != nil {
 		return err
 	}
 	srv, err := fusebpf.Mount(ctx, fusebpf.MountOptions{
 		Backing: backing, Mountpoint: mountpoint, ReadOnly: *readOnly, Source: "fusebpf", Debug: *debug,
+		Filter: in,
 	})
 	if errors.Is(err, fusebpf.ErrBusy) {
 		return fmt.Errorf("mountpoint %s is busy: something is already mounted there", mountpoint)
@@ -43,7 +56,7 @@ Kubernetes, and serve it until SIGINT or SIGTERM, which unmount it.`, stderr)
 		return err
 	}
 	fmt.Fprintf(stdout, "mounted %s on %s (policy %s, userspace tier, passthrough %v, read-only %v); SIGINT or SIGTERM unmounts\n",
-		backing, mountpoint, *policy, srv.Passthrough(), *readOnly)
+		backing, mountpoint, *policyRef, srv.Passthrough(), *readOnly)
 	ended := make(chan struct{})
 	go func() {
 		srv.Wait()
@@ -84,4 +97,26 @@ func preflight(backing, mountpoint string) error {
 		}
 	}
 	return nil
+}
+
+// paramFlags collects repeated --param NAME=VALUE flags.
+type paramFlags []string
+
+func (p *paramFlags) String() string { return strings.Join(*p, ",") }
+
+func (p *paramFlags) Set(v string) error {
+	if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+		return fmt.Errorf("%q is not NAME=VALUE", v)
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+func (p paramFlags) values() policy.Values {
+	v := policy.Values{}
+	for _, kv := range p {
+		name, val, _ := strings.Cut(kv, "=")
+		v[name] = val
+	}
+	return v
 }

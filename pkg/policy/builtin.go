@@ -3,6 +3,7 @@ package policy
 import (
 	"embed"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -63,4 +64,24 @@ func loadBuiltins() {
 			builtins[strings.TrimSuffix(e.Name(), ".bpf.o")] = p
 		}
 	})
+}
+
+// Open returns the built-in policy ref, or, when ref names a file (it
+// contains a '/' or ends in ".o"), the policy object in that file.
+func Open(ref string) (*Policy, error) {
+	if !strings.ContainsRune(ref, '/') && !strings.HasSuffix(ref, ".o") {
+		return Builtin(ref)
+	}
+	fi, err := os.Stat(ref)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxObjectSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes, at most %d", ref, ErrInvalidObject, fi.Size(), MaxObjectSize)
+	}
+	elf, err := os.ReadFile(ref)
+	if err != nil {
+		return nil, err
+	}
+	return Load(elf)
 }

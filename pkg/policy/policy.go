@@ -80,7 +80,7 @@ func Load(elf []byte) (*Policy, error) {
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(elf))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidObject, err)
+		return nil, fmt.Errorf("%w: not a readable BPF object (truncated or corrupt?): %v", ErrInvalidObject, err)
 	}
 	sum := sha256.Sum256(elf)
 	p := &Policy{Digest: hex.EncodeToString(sum[:]), spec: spec, elf: bytes.Clone(elf)}
