@@ -220,8 +220,8 @@ func isMountpoint(mp string) (bool, error) {
 
 // Check reports whether path is a live fusebpf mount: nil when it is,
 // ErrNotMounted when path is not a fusebpf mount, ErrDisconnected when the
-// mount's server is gone. It stats the mount, which can block on a hung
-// server; callers that must not block run it under a timeout.
+// mount's server is gone. It asks the server (statfs), which can block on a
+// hung server; callers that must not block run it under a timeout.
 func Check(path string) error {
 	mp, err := filepath.Abs(path)
 	if err != nil {
@@ -234,8 +234,10 @@ func Check(path string) error {
 	if mi == nil || mi.FsType != FSType {
 		return fmt.Errorf("%s: %w", mp, ErrNotMounted)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(mp, &st); err != nil {
+	// statfs always reaches the server; a stat could be answered from the
+	// kernel's attribute cache for a while after the server died.
+	var st unix.Statfs_t
+	if err := unix.Statfs(mp, &st); err != nil {
 		if errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED) {
 			return fmt.Errorf("%s: %w", mp, ErrDisconnected)
 		}
