@@ -408,20 +408,6 @@ func filtered(ctx context.Context, n *node, op policy.Op, backing func() syscall
 	return e
 }
 
-// preName runs op's prefilter for an entry operation whose name arguments
-// the prefilter may rewrite, and returns the names to use.
-func preNames(ctx context.Context, n *node, op policy.Op, structs []policy.Arg, names ...string) (bufs []*policy.Buffer, post bool, e syscall.Errno) {
-	fst := n.root.filter
-	args := structs
-	for _, nm := range names {
-		b := nameBuf(nm, true)
-		bufs = append(bufs, b)
-		args = append(args, bufArg(b))
-	}
-	post, e = fst.pre(ctx, op, n.nodeID(), args...)
-	return bufs, post, e
-}
-
 // callerOwner returns the uid and gid new objects should get, or ok=false
 // when the caller is the daemon's own identity (root).
 func callerOwner(ctx context.Context) (uid, gid int, ok bool) {
