@@ -132,12 +132,16 @@ func (i *informers) policy(name string) *v1alpha1.FilterPolicy {
 	return obj.(*v1alpha1.FilterPolicy)
 }
 
-// nodeList returns the cached FuseBPFNodes (shared: do not modify).
+// nodeList returns the cached FuseBPFNodes whose facts are published
+// (shared: do not modify). A FuseBPFNode is created before its status is
+// written; until then it says nothing about its node.
 func (i *informers) nodeList() []*v1alpha1.FuseBPFNode {
 	objs := i.nodes.GetStore().List()
 	out := make([]*v1alpha1.FuseBPFNode, 0, len(objs))
 	for _, o := range objs {
-		out = append(out, o.(*v1alpha1.FuseBPFNode))
+		if n := o.(*v1alpha1.FuseBPFNode); !n.Status.LastProbeTime.IsZero() {
+			out = append(out, n)
+		}
 	}
 	return out
 }

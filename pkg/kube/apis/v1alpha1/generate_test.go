@@ -153,7 +153,6 @@ func TestLimitsMatch(t *testing.T) {
 	}
 	for _, want := range []string{
 		"maxLength: " + itoa((v1alpha1.MaxProgramSize+2)/3*4),
-		"size(self) <= " + itoa(v1alpha1.MaxProgramSize),
 	} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("filterpolicies CRD lacks %q", want)
