@@ -221,3 +221,22 @@ func TestStrncmp(t *testing.T) {
 		}
 	}
 }
+
+func TestExecNotReentrant(t *testing.T) {
+	var inner error
+	p, err := NewRawProgram("reenter", rawProgram(
+		encodeInsn(clsJMP|jmpCALL, 0, callHelper, 0, 99),
+		encodeInsn(clsJMP|jmpEXIT, 0, 0, 0, 0)), &Options{Helpers: map[int32]HelperFunc{
+		99: func(r *Run, _, _, _, _, _ uint64) (uint64, error) {
+			_, inner = r.Exec()
+			return 7, nil
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, err := p.Exec()
+	if err != nil || ret != 7 || !errors.Is(inner, ErrBadArgument) {
+		t.Errorf("ret %d, err %v, nested Exec: %v", ret, err, inner)
+	}
+}

@@ -52,6 +52,7 @@ type Run struct {
 	frames   [MaxCallDepth]frame
 	executed uint64
 	pc       int // slot of the helper call in progress, for error reports
+	running  bool
 
 	caller Caller
 	data   any
@@ -156,18 +157,24 @@ func (r *Run) addRegion(rg region) (uint64, error) {
 }
 
 // Exec runs the program with R1-R5 set to args (at most five; missing ones
-// are zero) and returns R0. A run that does not reach its final exit returns
+// are zero) and returns R0. It must not be called from the run's own
+// helpers. A run that does not reach its final exit returns
 // a *RunError. Regions mapped before Exec stay mapped after it, so the
 // embedder can read results and Exec again.
 func (r *Run) Exec(args ...uint64) (uint64, error) {
 	if len(args) > 5 {
 		return 0, fmt.Errorf("%w: %d arguments, at most 5", ErrBadArgument, len(args))
 	}
+	if r.running {
+		return 0, fmt.Errorf("%w: Exec called by a helper of the same run", ErrBadArgument)
+	}
 	var a [5]uint64
 	copy(a[:], args)
 	r.executed = 0
 	r.pc = -1
+	r.running = true
 	ret, err := r.exec(0, &a)
+	r.running = false
 	r.pc = -1
 	return ret, err
 }
