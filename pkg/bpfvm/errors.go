@@ -78,6 +78,7 @@ type InstructionError struct {
 	Err    error  // ErrInvalidProgram, ErrNotSupported, ErrUnknownHelper, ...
 }
 
+// Error describes the instruction and the problem.
 func (e *InstructionError) Error() string {
 	return fmt.Sprintf("instruction %d (opcode %#02x): %s: %v", e.Index, e.Opcode, e.Reason, e.Err)
 }
@@ -94,6 +95,7 @@ type RunError struct {
 	Err  error  // one of the run-time sentinels, or a *HelperError
 }
 
+// Error describes where the run stopped and why.
 func (e *RunError) Error() string {
 	if e.Size != 0 {
 		return fmt.Sprintf("bpfvm: instruction %d: %d-byte access at %#x: %v", e.PC, e.Size, e.Addr, e.Err)
@@ -111,6 +113,7 @@ type HelperError struct {
 	Err  error
 }
 
+// Error names the helper and its error.
 func (e *HelperError) Error() string { return fmt.Sprintf("%s: %v", e.Name, e.Err) }
 
 // Unwrap lets errors.Is see both ErrHelper and the helper's error.
