@@ -50,8 +50,11 @@ type Driver struct {
 // served is a FUSE server of this process and a channel closed when it
 // has stopped.
 type served struct {
-	srv  *fusebpf.Server
+	srv  *fusebpf.Server // nil in the kernel tier
 	done chan struct{}
+	// release frees what a kernel-tier volume holds (its fuse_ops
+	// registration) once its mount is gone; nil in the userspace tier.
+	release func()
 }
 
 // New validates o and prepares the data and state directories.

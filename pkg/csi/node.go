@@ -237,6 +237,19 @@ func (d *Driver) serve(ctx context.Context, rec *state.Volume) error {
 	if err != nil {
 		return err
 	}
+	if rec.Tier == TierKernel {
+		err := d.serveKernel(mctx, rec, in.Policy, in.Values)
+		if err == nil || rec.Enforcement() == EnforcementKernel {
+			return err
+		}
+		// enforcement auto: the kernel refused (verifier, registration,
+		// mount); serve the userspace tier and say why.
+		klog.InfoS("Kernel tier failed; falling back to the userspace tier", "volumeID", rec.ID, "err", err)
+		rec.Tier = TierUserspace
+		if err := d.node.Put(rec); err != nil {
+			return err
+		}
+	}
 	srv, err := fusebpf.Mount(klog.NewContext(mctx, klog.LoggerWithValues(klog.FromContext(ctx), "volumeID", rec.ID)), fusebpf.MountOptions{
 		Backing:    rec.BackingPath,
 		Mountpoint: rec.StagingPath,
@@ -309,8 +322,13 @@ func (s *nodeServer) NodeUnstageVolume(ctx context.Context, req *csipb.NodeUnsta
 	// then goes on serving it and stops after it.
 	d.mu.Lock()
 	sv := d.servers[key]
+	if sv != nil && sv.release != nil {
+		delete(d.servers, key)
+	}
 	d.mu.Unlock()
-	if sv != nil {
+	if sv != nil && sv.release != nil {
+		sv.release()
+	} else if sv != nil {
 		select {
 		case <-sv.done:
 		case <-time.After(serverStopGrace):

@@ -86,8 +86,9 @@ var (
 	probeErr    error
 )
 
-// nodeProbe probes this node's kernel once per process.
-func nodeProbe() (*kernel.Probe, error) {
+// probeNode probes this node's kernel once per process (a variable so tests
+// can present another kernel).
+var probeNode = func() (*kernel.Probe, error) {
 	probeOnce.Do(func() { probeResult, probeErr = kernel.ProbeKernel(kernel.ProbeOptions{}) })
 	return probeResult, probeErr
 }
@@ -95,25 +96,22 @@ func nodeProbe() (*kernel.Probe, error) {
 // tierFor picks the tier for a volume on this node: the kernel tier when
 // the enforcement allows it and the kernel has the FUSE-BPF ABI; else the
 // userspace tier, unless the enforcement demands the kernel, which fails
-// closed with ErrTierUnavailable and the probe's reasons.
+// closed with ErrTierUnavailable and the probe's reasons. (With auto, a
+// kernel that then refuses the policy also falls back; see serve.)
 func tierFor(enforcement string) (tier, reason string, err error) {
 	if enforcement == EnforcementUserspace {
 		return TierUserspace, "enforcement userspace", nil
 	}
-	pr, perr := nodeProbe()
-	kernelOK := perr == nil && pr.HasTier(kernel.TierKernel)
+	pr, perr := probeNode()
+	if perr == nil && pr.HasTier(kernel.TierKernel) {
+		return TierKernel, "kernel has the FUSE-BPF ABI " + pr.ABIFingerprint, nil
+	}
 	why := "kernel has no FUSE-BPF ABI"
 	switch {
 	case perr != nil:
 		why = fmt.Sprintf("kernel probe failed: %v", perr)
-	case !kernelOK && len(pr.KernelTierReasons) > 0:
-		why = fmt.Sprintf("kernel has no FUSE-BPF ABI: %v", pr.KernelTierReasons)
-	}
-	if kernelOK {
-		// The kernel-tier mount (pkg/fusebpf/kernel) is not wired into
-		// the node service yet: a FUSE-BPF node serves the userspace
-		// tier, and enforcement kernel fails closed there too.
-		why = "FUSE-BPF kernel detected, but this build serves only the userspace tier"
+	case len(pr.KernelTierReasons) > 0:
+		why = fmt.Sprintf("kernel has no FUSE-BPF ABI: %s", strings.Join(pr.KernelTierReasons, "; "))
 	}
 	if enforcement == EnforcementKernel {
 		return "", "", fmt.Errorf("%w: enforcement %q: %s", ErrTierUnavailable, enforcement, why)

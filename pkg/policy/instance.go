@@ -32,6 +32,8 @@ type InstanceOptions struct {
 // userspace interpreter: one per volume. It is safe for concurrent use.
 type Instance struct {
 	Policy *Policy
+	// Values are the parameters the instance was built with.
+	Values Values
 	coll   *bpfvm.Collection
 	progs  [NumOps][2]*bpfvm.Program
 	budget uint64
@@ -61,7 +63,7 @@ func (p *Policy) Instantiate(values Values, o InstanceOptions) (*Instance, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidObject, err)
 	}
-	in := &Instance{Policy: p, coll: coll, budget: o.Budget}
+	in := &Instance{Policy: p, Values: values, coll: coll, budget: o.Budget}
 	if in.budget == 0 {
 		in.budget = DefaultBudget
 	}

@@ -73,6 +73,15 @@ type Volume struct {
 	Targets map[string]Target `json:"targets,omitempty"`
 }
 
+// Enforcement returns the volume's enforcement parameter ("auto" when
+// unset).
+func (v *Volume) Enforcement() string {
+	if e := v.Parameters["enforcement"]; e != "" {
+		return e
+	}
+	return "auto"
+}
+
 // Clone returns a deep copy of v.
 func (v *Volume) Clone() *Volume {
 	c := *v
