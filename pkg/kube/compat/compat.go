@@ -260,7 +260,7 @@ func checkCallback(c policy.Callback, localOps, nodeOps *btf.Struct) Finding {
 		return f
 	}
 	f.OK = true
-	f.Detail = fmt.Sprintf("callback %s: %s", member, protoString(nodeProto))
+	f.Detail = protoString(nodeProto)
 	return f
 }
 
@@ -298,7 +298,7 @@ func checkKfunc(name string, local, target *btf.Spec) Finding {
 		return f
 	}
 	f.OK = true
-	f.Detail = fmt.Sprintf("kfunc %s: %s", name, protoString(nodeProto))
+	f.Detail = protoString(nodeProto)
 	return f
 }
 
