@@ -33,6 +33,10 @@ if ! docker image inspect "$DRIVER_IMAGE:$tag" >/dev/null 2>&1; then
 	docker build -q --target host -f "$ROOT/Dockerfile" -t "$DRIVER_IMAGE:$tag" "$ctx" >/dev/null
 fi
 
+# Older driver builds are of no use: keep only this one.
+docker images --format '{{.Repository}}:{{.Tag}}' "$DRIVER_IMAGE" | grep -v ":$tag\$" | grep ':e2e-' |
+	xargs -r docker rmi >/dev/null 2>&1 || true
+
 # --- external-provisioner ---
 if ! docker image inspect "$PROVISIONER_IMAGE" >/dev/null 2>&1; then
 	W=$FUSEBPF_CACHE/csi-provisioner-$PROVISIONER_VERSION
