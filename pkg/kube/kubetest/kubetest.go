@@ -368,4 +368,3 @@ func IgnoreNotFound(err error) error {
 	}
 	return err
 }
-
