@@ -123,29 +123,6 @@ func Check(p *policy.Policy, node *v1alpha1.FuseBPFNodeStatus) *Report {
 	return r
 }
 
-// CheckBTF compares p with a kernel's BTF directly, as the kernel tier
-// would load it: the verdict is kernel when p fits and incompatible
-// otherwise, including when spec has no struct fuse_ops. It is
-// `fusebpf-csi policy check --btf` without a node's tiers; callers that
-// have a probe should prefer [Check] on its facts.
-func CheckBTF(p *policy.Policy, spec *btf.Spec) *Report {
-	r := &Report{}
-	var ops *btf.Struct
-	if err := spec.TypeByName(policy.OpsStruct, &ops); err != nil {
-		r.notChecked(p, "no struct fuse_ops in the BTF")
-		r.set(v1alpha1.VerdictIncompatible, "no struct fuse_ops in the BTF: the kernel has no FUSE-BPF; only the userspace tier can enforce the policy")
-		return r
-	}
-	checkAgainst(r, p, spec)
-	if fails := r.Failures(); len(fails) > 0 {
-		r.set(v1alpha1.VerdictIncompatible, "the policy does not fit the FUSE-BPF ABI: %s", strings.Join(fails, "; "))
-	} else {
-		r.set(v1alpha1.VerdictKernel, "fits the FUSE-BPF ABI: %d callbacks, %d kfuncs, %d CO-RE relocations",
-			len(r.Callbacks), len(r.Kfuncs), r.Relocated)
-	}
-	return r
-}
-
 func (r *Report) set(v v1alpha1.Verdict, format string, args ...any) {
 	r.Verdict = v
 	r.Reason = fmt.Sprintf(format, args...)

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/btf"
-
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube/apis/v1alpha1"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube/compat"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube/internal/testabi"
@@ -150,30 +148,5 @@ func TestCheckNodeWithoutTiers(t *testing.T) {
 	r = compat.Check(p, &v1alpha1.FuseBPFNodeStatus{Tiers: []v1alpha1.Tier{v1alpha1.TierUserspace}, BTFSubset: []byte("garbage")})
 	if r.Verdict != v1alpha1.VerdictIncompatible || !strings.Contains(r.Reason, "BTF subset does not load") {
 		t.Errorf("corrupt subset: verdict %s (%s)", r.Verdict, r.Reason)
-	}
-}
-
-// TestCheckBTF compares directly against BTF files, as `policy check
-// --btf` does.
-func TestCheckBTF(t *testing.T) {
-	p := builtin(t, "hide")
-	if r := compat.CheckBTF(p, testabi.Synthetic(t)); r.Verdict != v1alpha1.VerdictKernel {
-		t.Errorf("synthetic BTF: %s (%s)", r.Verdict, r.Reason)
-	}
-	vmlinux, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
-	if _, err := vmlinux.AnyTypeByName("fuse_ops"); err == nil {
-		t.Skip("this kernel has fuse_ops")
-	}
-	r := compat.CheckBTF(p, vmlinux)
-	if r.Verdict != v1alpha1.VerdictIncompatible || !strings.Contains(r.Reason, "no struct fuse_ops") {
-		t.Errorf("vmlinux: %s (%s)", r.Verdict, r.Reason)
-	}
-	for _, f := range r.Callbacks {
-		if f.OK {
-			t.Errorf("callback %s passed against a kernel without fuse_ops", f.Name)
-		}
 	}
 }
