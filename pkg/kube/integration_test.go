@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -244,6 +245,19 @@ func TestAgainstAPIServer(t *testing.T) {
 			if !bytes.Contains(body, []byte(want)) {
 				t.Errorf("table lacks %s: %s", want, body)
 			}
+		}
+		n, err := e.client.FuseBPFNodes.Get(ctx, nodeFuseBPF, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err = e.core.CoreV1().RESTClient().Get().AbsPath("/apis/fusebpf.csi.io/v1alpha1/fusebpfnodes/"+nodeFuseBPF).
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`"cells":["fusebpf","[\"kernel\",\"userspace\"]","6.18.0-fusebpf","%s",false,"test",`, n.Status.ABIFingerprint)
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("FuseBPFNode table lacks %s: %s", want, body)
 		}
 	})
 

@@ -237,8 +237,7 @@ type FuseBPFNodeStatus struct {
 	Tiers []Tier `json:"tiers,omitempty"`
 	// FuseBPF is true when the kernel's BTF has the complete FUSE-BPF
 	// Generation A ABI (struct_ops fuse_ops).
-	// +optional
-	FuseBPF bool `json:"fuseBPF,omitempty"`
+	FuseBPF bool `json:"fuseBPF"`
 	// KernelTierReasons say why the kernel tier is absent.
 	// +optional
 	// +listType=atomic
@@ -251,14 +250,12 @@ type FuseBPFNodeStatus struct {
 	// +optional
 	Kfuncs string `json:"kfuncs,omitempty"`
 	// Passthrough reports mainline FUSE passthrough for file data.
-	// +optional
-	Passthrough bool `json:"passthrough,omitempty"`
+	Passthrough bool `json:"passthrough"`
 	// PassthroughReason is the evidence for Passthrough.
 	// +optional
 	PassthroughReason string `json:"passthroughReason,omitempty"`
 	// DevFuse reports /dev/fuse, the condition for the userspace tier.
-	// +optional
-	DevFuse bool `json:"devFuse,omitempty"`
+	DevFuse bool `json:"devFuse"`
 	// BTFSubset is the minimal BTF of the node's FUSE-BPF ABI (fuse_ops,
 	// the structs its callbacks take, the kfuncs), marshalled by
 	// cilium/ebpf; empty without fuse_ops. The controller checks policies
