@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/bpfvm"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/fusebpf"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
+)
+
+// The configurations, in the order every round visits them.
+const (
+	Native    = "native"
+	AllowAll  = "allow-all"
+	HideAudit = "hide-audit"
+	GoFuse    = "gofuse"
+	Bindfs    = "bindfs"
+	// BindfsMT is bindfs -o multithreaded; not in the default set.
+	BindfsMT = "bindfs-mt"
+)
+
+// DefaultConfigs are the configurations a run measures unless told
+// otherwise.
+var DefaultConfigs = []string{Native, AllowAll, HideAudit, GoFuse, Bindfs}
+
+var configTitles = map[string]string{
+	Native:    "1 native",
+	AllowAll:  "2 fusebpf allow-all",
+	HideAudit: "3 fusebpf hide(20)+audit",
+	GoFuse:    "4 go-fuse loopback",
+	Bindfs:    "5 bindfs",
+	BindfsMT:  "bindfs -o multithreaded",
+}
+
+var configDescriptions = map[string]string{
+	Native:    "the backing directory itself",
+	AllowAll:  "pkg/fusebpf userspace tier, built-in allow-all policy (no callbacks)",
+	HideAudit: "pkg/fusebpf userspace tier, bpf/testdata/bench_hide_audit.o: 20 hide patterns, one audit event per operation, ring buffer drained during the run",
+	GoFuse:    "go-fuse v2 fs.NewLoopbackRoot with the userspace tier's FUSE options (DirectMount, allow_other, default_permissions, nosuid, nodev, 1 s entry/attr/negative TTL, no READDIRPLUS, HANDLE_KILLPRIV_V2, locks, MaxBackground 64); passthrough as go-fuse does it",
+	Bindfs:    "bindfs -f -o allow_other (libfuse as the distribution builds it)",
+	BindfsMT:  "bindfs -f -o allow_other,multithreaded",
+}
+
+// HidePatterns are the 20 patterns of the hide-audit configuration: names
+// a filtered volume typically keeps from a workload.
+var HidePatterns = []string{
+	".git", ".env", ".ssh", ".aws", ".kube", ".docker", ".netrc", "secrets",
+	"credentials*", "id_rsa*", "id_ed25519*", "*.key", "*.pem", "*.p12",
+	"*.pfx", "*.kdbx", "*.gpg", "*.tfstate", "*.tfvars", "*.keystore",
+}
+
+// mounted is one configuration, ready for workloads.
+type mounted struct {
+	name string
+	root string   // where workloads run
+	cpu  cpuMeter // daemon CPU time, nil for native
+	stop func() error
+
+	// hide-audit: the policy instance and its drained events.
+	inst    *policy.Instance
+	events  *atomic.Uint64
+	dropped func() uint64
+}
+
+// mountConfig brings up one configuration on backing; mp is its empty
+// mountpoint (unused by native). The daemons of in-process mounts carry
+// the pprof label config=<name>.
+func mountConfig(ctx context.Context, name, backing, mp string, o *Options) (*mounted, error) {
+	var m *mounted
+	var err error
+	pprof.Do(ctx, pprof.Labels("config", name), func(ctx context.Context) {
+		switch name {
+		case Native:
+			m = &mounted{name: name, root: backing, stop: func() error { return nil }}
+		case AllowAll:
+			m, err = mountFusebpf(ctx, name, backing, mp, "allow-all", nil)
+		case HideAudit:
+			m, err = mountFusebpf(ctx, name, backing, mp, o.HideAuditObject,
+				policy.Values{"hidePatterns": strings.Join(HidePatterns, ",")})
+		case GoFuse:
+			m, err = mountGoFuse(name, backing, mp)
+		case Bindfs:
+			m, err = mountBindfs(ctx, name, backing, mp, "allow_other")
+		case BindfsMT:
+			m, err = mountBindfs(ctx, name, backing, mp, "allow_other,multithreaded")
+		default:
+			err = fmt.Errorf("%w: %q", ErrUnknownConfig, name)
+		}
+	})
+	return m, err
+}
+
+// mountFusebpf mounts the userspace tier with a policy (a built-in name or
+// an object file) and, when the policy has an "events" ring buffer,
+// drains it the way the node plugin does.
+func mountFusebpf(ctx context.Context, name, backing, mp, ref string, values policy.Values) (*mounted, error) {
+	p, err := policy.Open(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: policy %s: %w", name, ref, err)
+	}
+	in, err := p.Instantiate(values, policy.InstanceOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: policy %s: %w", name, ref, err)
+	}
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	srv, err := fusebpf.Mount(mctx, fusebpf.MountOptions{
+		Backing: backing, Mountpoint: mp, Filter: in, Source: "bench-" + name,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if !srv.Passthrough() {
+		srv.Unmount()
+		return nil, fmt.Errorf("%s: %w", name, ErrNoPassthrough)
+	}
+	m := &mounted{name: name, root: mp, cpu: selfCPU, inst: in}
+	stopDrain := func() {}
+	if rb := in.RingBuffer("events"); rb != nil {
+		m.events = new(atomic.Uint64)
+		m.dropped = rb.Dropped
+		dctx, dcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var rec bpfvm.Record
+			for rb.Read(dctx, &rec) == nil {
+				if _, err := policy.DecodeAuditEvent(rec.RawSample); err == nil {
+					m.events.Add(1)
+				}
+			}
+		}()
+		stopDrain = func() { dcancel(); <-done }
+	}
+	m.stop = func() error {
+		err := srv.Unmount()
+		stopDrain()
+		return err
+	}
+	return m, nil
+}
+
+// mountGoFuse mounts go-fuse's own loopback file system with the FUSE
+// options pkg/fusebpf uses, so the two differ only in their node code.
+func mountGoFuse(name, backing, mp string) (*mounted, error) {
+	root, err := fs.NewLoopbackRoot(backing)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	ttl := time.Second
+	srv, err := fs.Mount(mp, root, &fs.Options{
+		EntryTimeout:    &ttl,
+		AttrTimeout:     &ttl,
+		NegativeTimeout: &ttl,
+		MountOptions: fuse.MountOptions{
+			AllowOther:         true,
+			Options:            []string{"default_permissions"},
+			FsName:             "bench-" + name,
+			Name:               "loopback",
+			DirectMountStrict:  true,
+			DirectMountFlags:   unix.MS_NOSUID | unix.MS_NODEV,
+			DisableReadDirPlus: true,
+			ExtraCapabilities:  fuse.CAP_HANDLE_KILLPRIV_V2,
+			EnableLocks:        true,
+			MaxBackground:      64,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if srv.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH == 0 {
+		srv.Unmount()
+		return nil, fmt.Errorf("%s: %w", name, ErrNoPassthrough)
+	}
+	return &mounted{name: name, root: mp, cpu: selfCPU, stop: srv.Unmount}, nil
+}
+
+// mountBindfs starts bindfs in the foreground (so its PID is known) and
+// waits for the mount to appear.
+func mountBindfs(ctx context.Context, name, backing, mp, opts string) (*mounted, error) {
+	if _, err := exec.LookPath("bindfs"); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var stat0 unix.Stat_t
+	if err := unix.Stat(mp, &stat0); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cmd := exec.Command("bindfs", "-f", "-o", opts, backing, mp)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	kill := func() {
+		cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var st unix.Stat_t
+		if err := unix.Stat(mp, &st); err == nil && st.Dev != stat0.Dev {
+			break
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("%s: exited before mounting: %v", name, err)
+		case <-ctx.Done():
+			kill()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			kill()
+			return nil, fmt.Errorf("%s: not mounted after 20 s", name)
+		}
+	}
+	stop := func() error {
+		err := unix.Unmount(mp, 0)
+		if err != nil {
+			err = unix.Unmount(mp, unix.MNT_DETACH)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			kill()
+		}
+		return err
+	}
+	return &mounted{name: name, root: mp, cpu: pidCPU(cmd.Process.Pid), stop: stop}, nil
+}
+
+// Errors of a run.
+var (
+	// ErrUnknownConfig means a configuration name is not one of the
+	// package's constants.
+	ErrUnknownConfig = errors.New("unknown configuration")
+	// ErrNoPassthrough means the kernel refused FUSE passthrough, so the
+	// comparison would measure the daemon's data path instead.
+	ErrNoPassthrough = errors.New("kernel did not accept FUSE passthrough (needs Linux 6.9+ and CAP_SYS_ADMIN)")
+	// ErrCheck means a workload's result was wrong (a count, a hidden
+	// name that showed); the run's figures cannot be trusted.
+	ErrCheck = errors.New("benchmark check failed")
+)

@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// dataJob is one fio workload on a 1 GiB (short mode: smaller) file.
+type dataJob struct {
+	metric  string
+	title   string
+	file    string // "read" or "write": which of the two data files
+	rw      string
+	bs      string
+	depth   int    // 1: psync; more: io_uring at that queue depth
+	oneShot bool   // one pass over the file, not time-based
+	prep    string // "drop": drop caches first; "warm": read the file first
+}
+
+// The data-path jobs. Every job but the warm read starts from cold caches
+// (sync + drop_caches): fio's invalidate=1 would drop only the FUSE
+// file's cache, not the backing file's, which serves passthrough reads.
+// Writes are buffered and not fsync'ed: they measure the cost of the
+// write path per write(), not the disk; a sync follows each write job,
+// outside the timed part.
+var dataJobs = []dataJob{
+	{"seqread-cold", "seq read 1 MiB, cold, one pass", "read", "read", "1m", 1, true, "drop"},
+	{"seqread-warm", "seq read 1 MiB, warm", "read", "read", "1m", 1, false, "warm"},
+	{"randread-qd1", "rand read 4 KiB QD1, cold start", "read", "randread", "4k", 1, false, "drop"},
+	{"randread-qd16", "rand read 4 KiB QD16 (io_uring), cold start", "read", "randread", "4k", 16, false, "drop"},
+	{"seqwrite", "seq write 1 MiB (buffered)", "write", "write", "1m", 1, false, "drop"},
+	{"randwrite-qd1", "rand write 4 KiB QD1 (buffered)", "write", "randwrite", "4k", 1, false, "drop"},
+	{"randwrite-qd16", "rand write 4 KiB QD16 (io_uring, buffered)", "write", "randwrite", "4k", 16, false, "drop"},
+}
+
+// fioResult is what a job reports: throughput and completion latency.
+type fioResult struct {
+	MiBps    float64
+	P50, P99 float64 // µs
+	Wall     time.Duration
+}
+
+func (j dataJob) args(path string, o *Options) []string {
+	a := []string{
+		"--name=" + j.metric, "--filename=" + path, "--size=" + strconv.FormatInt(o.FileSize, 10),
+		"--rw=" + j.rw, "--bs=" + j.bs, "--invalidate=0", "--fadvise_hint=0",
+		"--randrepeat=0", "--norandommap=1", "--numjobs=1",
+		"--output-format=json", "--clat_percentiles=1", "--percentile_list=50:99",
+	}
+	if j.depth > 1 {
+		a = append(a, "--ioengine=io_uring", "--iodepth="+strconv.Itoa(j.depth))
+	} else {
+		a = append(a, "--ioengine=psync", "--iodepth=1")
+	}
+	if !j.oneShot {
+		a = append(a, "--time_based", fmt.Sprintf("--runtime=%dms", o.Runtime.Milliseconds()))
+		if o.Ramp > 0 {
+			a = append(a, fmt.Sprintf("--ramp_time=%dms", o.Ramp.Milliseconds()))
+		}
+	}
+	return a
+}
+
+// runFio runs one job on path and keeps fio's JSON in rawDir.
+func runFio(ctx context.Context, j dataJob, path, raw string, o *Options) (fioResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Runtime+o.Ramp+10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "fio", j.args(path, o)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if raw != "" {
+		os.MkdirAll(filepath.Dir(raw), 0o755)
+		os.WriteFile(raw, out.Bytes(), 0o644)
+	}
+	if err != nil {
+		return fioResult{}, fmt.Errorf("fio %s on %s: %w: %s", j.metric, path, err, bytes.TrimSpace(errb.Bytes()))
+	}
+	r, err := parseFio(out.Bytes(), j.rw)
+	if err != nil {
+		return fioResult{}, fmt.Errorf("fio %s on %s: %w", j.metric, path, err)
+	}
+	r.Wall = wall
+	return r, nil
+}
+
+// parseFio reads the figures of fio's JSON output for the job's direction.
+func parseFio(b []byte, rw string) (fioResult, error) {
+	// fio may print notices before the JSON document.
+	if i := bytes.IndexByte(b, '{'); i > 0 {
+		b = b[i:]
+	}
+	var doc struct {
+		Jobs []struct {
+			Error int `json:"error"`
+			Read  fioDir
+			Write fioDir
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fioResult{}, fmt.Errorf("parse output: %w", err)
+	}
+	if len(doc.Jobs) != 1 {
+		return fioResult{}, fmt.Errorf("%d jobs in output, want 1", len(doc.Jobs))
+	}
+	j := doc.Jobs[0]
+	if j.Error != 0 {
+		return fioResult{}, fmt.Errorf("job error %d", j.Error)
+	}
+	d := j.Read
+	if rw == "write" || rw == "randwrite" {
+		d = j.Write
+	}
+	if d.IOBytes == 0 || d.BWBytes == 0 {
+		return fioResult{}, fmt.Errorf("no %s I/O in output", rw)
+	}
+	return fioResult{
+		MiBps: d.BWBytes / (1 << 20),
+		P50:   d.Clat.Percentile["50.000000"] / 1e3,
+		P99:   d.Clat.Percentile["99.000000"] / 1e3,
+	}, nil
+}
+
+type fioDir struct {
+	IOBytes float64 `json:"io_bytes"`
+	BWBytes float64 `json:"bw_bytes"`
+	Clat    struct {
+		Percentile map[string]float64 `json:"percentile"`
+	} `json:"clat_ns"`
+}
