@@ -17,9 +17,10 @@ const volatile __u32 hidePatternsCount = 0;
 /*
  * The patterns are parameters, so the first callback that runs builds an
  * index of them in a map: each pattern's kind and length, and bitmaps of
- * the bytes a matching name must start with (exact and prefix patterns)
- * or end with (suffix patterns). Most names fail both bitmap tests and
- * are decided in a few instructions, whatever the number of patterns.
+ * the first two bytes a matching name must start with (exact and prefix
+ * patterns) or the last two it must end with (suffix patterns). Most names
+ * fail every bitmap test and are decided in a few instructions, whatever
+ * the number of patterns.
  * Concurrent first runs build the same index, so the race is benign.
  */
 enum { EXACT, PREFIX, SUFFIX };
@@ -29,8 +30,12 @@ struct hide_index {
 	__u32 all; /* a lone "*" hides everything */
 	__u8 len[MAX_PATTERNS];	/* without the '*' */
 	__u8 kind[MAX_PATTERNS];
-	__u64 first[4];
-	__u64 last[4];
+	/* One-byte patterns: their byte. Longer ones: their first (exact,
+	 * prefix) or last (suffix) two bytes, as a 16-bit index. */
+	__u64 first1[4];
+	__u64 last1[4];
+	__u64 first2[1024];
+	__u64 last2[1024];
 };
 
 struct {
@@ -48,6 +53,20 @@ static __always_inline void set_bit(__u64 *bm, __u8 c)
 static __always_inline bool has_bit(const __u64 *bm, __u8 c)
 {
 	return bm[(c >> 6) & 3] & (1ULL << (c & 63));
+}
+
+static __always_inline void set_bit2(__u64 *bm, __u8 a, __u8 b)
+{
+	__u32 i = (__u32)a << 8 | b;
+
+	bm[(i >> 6) & 1023] |= 1ULL << (i & 63);
+}
+
+static __always_inline bool has_bit2(const __u64 *bm, __u8 a, __u8 b)
+{
+	__u32 i = (__u32)a << 8 | b;
+
+	return bm[(i >> 6) & 1023] & (1ULL << (i & 63));
 }
 
 static __noinline int build_index(struct hide_index *ix)
@@ -74,12 +93,22 @@ static __noinline int build_index(struct hide_index *ix)
 			}
 			ix->kind[i] = SUFFIX;
 			ix->len[i] = plen - 1;
-			if (plen - 1 < PATTERN_LEN)
-				set_bit(ix->last, p[plen - 1]);
+			if (plen == 2)
+				set_bit(ix->last1, p[1]);
+			else
+				set_bit2(ix->last2, p[(plen - 2) & (PATTERN_LEN - 1)],
+					 p[(plen - 1) & (PATTERN_LEN - 1)]);
 		} else {
-			ix->kind[i] = p[plen - 1 & (PATTERN_LEN - 1)] == '*' ? PREFIX : EXACT;
+			ix->kind[i] = p[(plen - 1) & (PATTERN_LEN - 1)] == '*' ? PREFIX : EXACT;
 			ix->len[i] = ix->kind[i] == PREFIX ? plen - 1 : plen;
-			set_bit(ix->first, p[0]);
+			if (ix->len[i] == 0) {
+				ix->all = 1;	/* a lone "*" */
+				continue;
+			}
+			if (ix->len[i] == 1)
+				set_bit(ix->first1, p[0]);
+			else
+				set_bit2(ix->first2, p[0], p[1]);
 		}
 	}
 	ix->ready = 1;
@@ -115,21 +144,43 @@ static __noinline bool match(const struct hide_index *ix, const char *name, __u3
 	return true;
 }
 
+static __always_inline struct hide_index *get_index(void)
+{
+	struct hide_index *ix;
+	__u32 key = 0;
+
+	ix = bpf_map_lookup_elem(&hide_index, &key);
+	if (ix && !ix->ready)
+		build_index(ix);
+	return ix;
+}
+
+/*
+ * candidate reports whether a name of len bytes starting with a, b and
+ * ending with y, z can match any pattern (b and y are only looked at when
+ * len >= 2).
+ */
+static __always_inline bool candidate(const struct hide_index *ix, __u32 len,
+				      __u8 a, __u8 b, __u8 y, __u8 z)
+{
+	if (ix->all || has_bit(ix->first1, a) || has_bit(ix->last1, z))
+		return true;
+	return len >= 2 && (has_bit2(ix->first2, a, b) || has_bit2(ix->last2, y, z));
+}
+
 static __noinline bool hidden(const char *name, __u32 len)
 {
 	struct hide_index *ix;
-	__u32 key = 0, i;
+	__u32 i;
 
 	if (len == 0 || len > NAME_MAX)
 		return false;
-	ix = bpf_map_lookup_elem(&hide_index, &key);
+	ix = get_index();
 	if (!ix)
 		return false;
-	if (!ix->ready)
-		build_index(ix);
 	if (ix->all)
 		return true;
-	if (!has_bit(ix->first, name[0]) && !has_bit(ix->last, name[(len - 1) & NAME_MAX]))
+	if (!candidate(ix, len, name[0], name[1 & NAME_MAX], name[(len - 2) & NAME_MAX], name[(len - 1) & NAME_MAX]))
 		return false;
 	for (i = 0; i < MAX_PATTERNS; i++) {
 		if (i >= hidePatternsCount)
@@ -216,14 +267,20 @@ BUILTIN_OP(hide_readdir_post, const struct bpf_fuse_meta_info *meta,
 	   struct fuse_buffer *dirents)
 {
 	char name[NAME_MAX + 1];
+	struct hide_index *ix;
 	struct dirent_hdr h;
 	struct bpf_dynptr d;
 	__u32 size, r = 0, w = 0, i;
 	__u64 zero = 0;
 
+	ix = get_index();
+	if (!ix)
+		return BPF_FUSE_CONTINUE;
 	size = bpf_fuse_return_len(dirents);
 	bpf_fuse_get_rw_dynptr(dirents, &d, size, true);
 	for (i = 0; i < MAX_DIRENTS; i++) {
+		__u8 ab[2] = {}, yz[2] = {};
+		bool hide = false, cand;
 		__u32 nl, rec;
 
 		if (r + sizeof(h) > size)
@@ -234,9 +291,21 @@ BUILTIN_OP(hide_readdir_post, const struct bpf_fuse_meta_info *meta,
 		if (nl == 0 || nl > NAME_MAX)
 			break;
 		rec = (sizeof(h) + nl + 7) & ~7U;
-		if (bpf_dynptr_read(name, nl, &d, r + sizeof(h), 0))
-			break;
-		if (!hidden(name, nl)) {
+		/* Most names are decided by their first and last two bytes. */
+		if (nl >= 2) {
+			bpf_dynptr_read(ab, 2, &d, r + sizeof(h), 0);
+			bpf_dynptr_read(yz, 2, &d, r + sizeof(h) + nl - 2, 0);
+		} else {
+			bpf_dynptr_read(ab, 1, &d, r + sizeof(h), 0);
+			yz[1] = ab[0];
+		}
+		cand = candidate(ix, nl, ab[0], ab[1], yz[0], yz[1]);
+		if (cand || w != r) {
+			if (bpf_dynptr_read(name, nl, &d, r + sizeof(h), 0))
+				break;
+			hide = cand && hidden(name, nl);
+		}
+		if (!hide) {
 			if (w != r) {
 				bpf_dynptr_write(&d, w, &h, sizeof(h), 0);
 				bpf_dynptr_write(&d, w + sizeof(h), name, nl, 0);

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,4 +24,35 @@ func BenchmarkHideLookup(b *testing.B) {
 			b.Fatal(r, err)
 		}
 	}
+}
+
+// BenchmarkHideReaddir runs the hide readdir postfilter over one page of
+// dirents (none hidden), as the userspace tier does per batch.
+func BenchmarkHideReaddir(b *testing.B) {
+	var pats []string
+	for i := range 19 {
+		pats = append(pats, fmt.Sprintf("*.secret%d", i))
+	}
+	pats = append(pats, ".git")
+	in := instance(b, "hide", Values{"hidePatterns": strings.Join(pats, ",")})
+	var page []byte
+	n := 0
+	for len(page) < 4096-32 {
+		name := fmt.Sprintf("e%05d", n)
+		rec := make([]byte, (24+len(name)+7)&^7)
+		binary.LittleEndian.PutUint32(rec[16:], uint32(len(name)))
+		copy(rec[24:], name)
+		page = append(page, rec...)
+		n++
+	}
+	var ri ReadIn
+	var ro ReadOut
+	b.ReportAllocs()
+	for b.Loop() {
+		buf := &Buffer{Data: page, MaxSize: len(page), Flags: BufVariableSize}
+		if r, err := in.Run(OpReaddir, true, &Call{Args: []Arg{StructArg(&ri), StructArg(&ro), {Buf: buf}}}); err != nil || r != Continue {
+			b.Fatal(r, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/dirent")
 }
