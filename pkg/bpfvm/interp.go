@@ -49,8 +49,6 @@ func (r *Run) run(entry int, args *[5]uint64) (uint64, error) {
 	code := r.prog.code
 	funcs := r.prog.funcs
 	stack := &r.stack
-	budget := r.budget
-
 	reg := &r.reg
 	reg[0], reg[6], reg[7], reg[8], reg[9] = 0, 0, 0, 0, 0
 	reg[1], reg[2], reg[3], reg[4], reg[5] = args[0], args[1], args[2], args[3], args[4]
@@ -69,15 +67,12 @@ func (r *Run) run(entry int, args *[5]uint64) (uint64, error) {
 		}
 		// The instruction at next-1 is for this loop, and already counted.
 		pc, n = next, base+uint64(next)
-		if n > budget {
+		if n > r.budget { // checked before every call, exit and slow access
 			return r.budgetErr(pc-1, n)
 		}
 		ins := &code[pc-1]
 		switch ins.op {
 		case opCall:
-			if n > budget {
-				return r.budgetErr(pc-1, n)
-			}
 			f := &funcs[ins.imm]
 			r.pc = pc - 1
 			v, ferr := f.fn(r, reg[1], reg[2], reg[3], reg[4], reg[5])
@@ -87,9 +82,6 @@ func (r *Run) run(entry int, args *[5]uint64) (uint64, error) {
 			}
 			reg[0] = v
 		case opCallLocal:
-			if n > budget {
-				return r.budgetErr(pc-1, n)
-			}
 			if depth >= MaxCallDepth-1 {
 				r.executed = n
 				return 0, &RunError{PC: pc - 1, Err: ErrCallDepth}
@@ -105,9 +97,6 @@ func (r *Run) run(entry int, args *[5]uint64) (uint64, error) {
 		case opExit:
 			if depth == 0 {
 				r.executed = n
-				if n > budget {
-					return r.budgetErr(pc-1, n)
-				}
 				return reg[0], nil
 			}
 			depth--
