@@ -20,11 +20,12 @@ import (
 )
 
 type runner struct {
-	o    *Options
-	res  *results
-	back string
-	cfgs []*mounted
-	tree sourceTree
+	start time.Time
+	o     *Options
+	res   *results
+	back  string
+	cfgs  []*mounted
+	tree  sourceTree
 
 	// The pattern measurement: allow-all and one hide mount per count.
 	patternBase      *mounted
@@ -36,7 +37,8 @@ type runner struct {
 
 func (r *runner) logf(format string, args ...any) {
 	if r.o.Log != nil {
-		fmt.Fprintf(r.o.Log, format+"\n", args...)
+		el := time.Since(r.start).Round(time.Second)
+		fmt.Fprintf(r.o.Log, "[%02d:%02d] "+format+"\n", append([]any{int(el.Minutes()), int(el.Seconds()) % 60}, args...)...)
 	}
 }
 
@@ -57,7 +59,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	started := time.Now()
-	r := &runner{o: &o, res: newResults()}
+	r := &runner{start: started, o: &o, res: newResults()}
 	machine := describeMachine(ctx, filepath.Dir(o.WorkDir))
 	r.logf("load average %.2f %.2f %.2f on %d CPUs", machine.LoadStart[0], machine.LoadStart[1], machine.LoadStart[2], machine.CPUs)
 	if machine.LoadStart[0] > 0.5*float64(machine.CPUs) {

@@ -47,8 +47,9 @@ func generateTree(file string, n int) (sourceTree, error) {
 	tw := tar.NewWriter(bw)
 	rng := newRand(uint64(n))
 	pool := make([]byte, 1<<20)
+	const alphabet = " \n\tabcdefghijklmnopqrstuvwxyz(){}=;,.0123456789"
 	for i := range pool {
-		pool[i] = " \n\tabcdefghijklmnopqrstuvwxyz(){}=;,.0123456789"[rng.IntN(48)]
+		pool[i] = alphabet[rng.IntN(len(alphabet))]
 	}
 	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type dir struct {
