@@ -92,23 +92,25 @@ type informers struct {
 }
 
 func newInformers(c *Client) *informers {
+	// A client may declare that it cannot stream a watch list (fakes
+	// over client-go's object tracker do); the reflector then lists.
 	return &informers{
-		policies: cache.NewSharedIndexInformer(&cache.ListWatch{
+		policies: cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return c.FilterPolicies.List(ctx, o)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				return c.FilterPolicies.Watch(ctx, o)
 			},
-		}, &v1alpha1.FilterPolicy{}, 0, cache.Indexers{}),
-		nodes: cache.NewSharedIndexInformer(&cache.ListWatch{
+		}, c.FilterPolicies), &v1alpha1.FilterPolicy{}, 0, cache.Indexers{}),
+		nodes: cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return c.FuseBPFNodes.List(ctx, o)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				return c.FuseBPFNodes.Watch(ctx, o)
 			},
-		}, &v1alpha1.FuseBPFNode{}, 0, cache.Indexers{}),
+		}, c.FuseBPFNodes), &v1alpha1.FuseBPFNode{}, 0, cache.Indexers{}),
 	}
 }
 

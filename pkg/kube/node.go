@@ -162,7 +162,7 @@ func (p *NodePublisher) Run(ctx context.Context) error {
 		}
 	}
 	sel := fields.OneTermEqualSelector("metadata.name", p.NodeName).String()
-	inf := cache.NewSharedIndexInformer(&cache.ListWatch{
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
 			return p.Client.FuseBPFNodes.List(ctx, o)
@@ -171,7 +171,7 @@ func (p *NodePublisher) Run(ctx context.Context) error {
 			o.FieldSelector = sel
 			return p.Client.FuseBPFNodes.Watch(ctx, o)
 		},
-	}, &v1alpha1.FuseBPFNode{}, 0, cache.Indexers{})
+	}, p.Client.FuseBPFNodes), &v1alpha1.FuseBPFNode{}, 0, cache.Indexers{})
 	var published atomic.Pointer[v1alpha1.FuseBPFNodeStatus]
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, cur any) {
