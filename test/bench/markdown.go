@@ -17,6 +17,13 @@ func (rep *Report) Markdown() string {
 	p("* Tools: %s, %s, %s", m.Go, m.Fio, m.Bindfs)
 	p("* Load average (1/5/15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end",
 		m.LoadStart[0], m.LoadStart[1], m.LoadStart[2], m.LoadEnd[0], m.LoadEnd[1], m.LoadEnd[2])
+	if len(rep.Loads) > 0 {
+		lo, hi := rep.Loads[0].Load1, rep.Loads[0].Load1
+		for _, l := range rep.Loads {
+			lo, hi = min(lo, l.Load1), max(hi, l.Load1)
+		}
+		p("* 1-minute load average when each workload group started: %.2f–%.2f", lo, hi)
+	}
 	s := rep.Settings
 	p("* Rounds: %d, run time %.0f min. fio: %d MiB files, time-based jobs %g s + %g s ramp. Metadata: %d files in %d directories. "+
 		"Source tree: %d files in %d directories, %.1f MiB. Scaling: %s files. Hide patterns: %s.",

@@ -22,6 +22,7 @@ type Report struct {
 	Scaling  []Flatness     `json:"scaling,omitempty"`
 	Goals    []Goal         `json:"goals"`
 	Audit    AuditStats     `json:"audit"`
+	Loads    []LoadSample   `json:"loads"`
 }
 
 // Settings are the sizes a run used.
@@ -101,7 +102,7 @@ func ratioKey(p [2]string) string { return p[0] + "/" + p[1] }
 func (r *runner) report(started time.Time, m Machine, audit AuditStats) *Report {
 	o := r.o
 	rep := &Report{
-		Mode: "full", Started: started.UTC(), Duration: time.Since(started).Seconds(), Machine: m, Audit: audit,
+		Mode: "full", Started: started.UTC(), Duration: time.Since(started).Seconds(), Machine: m, Audit: audit, Loads: r.loads,
 		Settings: Settings{
 			Rounds: o.Rounds, FileSizeMiB: o.FileSize >> 20, RuntimeS: o.Runtime.Seconds(), RampS: o.Ramp.Seconds(),
 			MetaFiles: o.MetaFiles, MetaDirs: o.MetaDirs, TreeFiles: r.tree.files, TreeDirs: r.tree.dirs,

@@ -33,6 +33,16 @@ type runner struct {
 	patLookups       layout
 	patList          layout
 	ownedPatternBase bool
+
+	loads []LoadSample
+}
+
+// LoadSample is the 1-minute load average when a round's group started.
+type LoadSample struct {
+	Round   int     `json:"round"`
+	Group   string  `json:"group"`
+	Elapsed float64 `json:"elapsed_s"`
+	Load1   float64 `json:"load1"`
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -313,6 +323,7 @@ func (r *runner) rounds(ctx context.Context) error {
 				continue
 			}
 			la := loadAvg()
+			r.loads = append(r.loads, LoadSample{Round: round, Group: g.name, Elapsed: time.Since(r.start).Seconds(), Load1: la[0]})
 			r.logf("round %d/%d: %s (load %.2f)", round, r.o.Rounds, g.name, la[0])
 			if err := g.run(ctx, round); err != nil {
 				return fmt.Errorf("round %d: %s: %w", round, g.name, err)
