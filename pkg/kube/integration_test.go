@@ -82,13 +82,7 @@ func startEnv(t *testing.T) *env {
 		}
 		if name == nodeStock {
 			// The real probe of this machine, as the node plugin runs it.
-			pub.Probe = func(context.Context) (v1alpha1.FuseBPFNodeStatus, error) {
-				p, err := kernel.ProbeKernel(kernel.ProbeOptions{})
-				if err != nil {
-					return v1alpha1.FuseBPFNodeStatus{}, err
-				}
-				return kube.NodeStatusFromProbe(p, "test", time.Now()), nil
-			}
+			pub.Probe = kube.KernelProbe("test")
 		}
 		pctx, stop := context.WithCancel(ctx)
 		e.stop[name] = stop

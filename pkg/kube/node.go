@@ -44,6 +44,18 @@ func NodeStatusFromProbe(p *kernel.Probe, driverVersion string, probed time.Time
 	return st
 }
 
+// KernelProbe returns a [NodePublisher] Probe that probes the running
+// kernel with kernel.ProbeKernel.
+func KernelProbe(driverVersion string) func(context.Context) (v1alpha1.FuseBPFNodeStatus, error) {
+	return func(context.Context) (v1alpha1.FuseBPFNodeStatus, error) {
+		p, err := kernel.ProbeKernel(kernel.ProbeOptions{})
+		if err != nil {
+			return v1alpha1.FuseBPFNodeStatus{}, err
+		}
+		return NodeStatusFromProbe(p, driverVersion, time.Now()), nil
+	}
+}
+
 // sameFacts reports whether two statuses publish the same facts, whenever
 // they were probed.
 func sameFacts(a, b *v1alpha1.FuseBPFNodeStatus) bool {
