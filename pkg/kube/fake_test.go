@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube"
@@ -92,5 +94,52 @@ func TestResolverFake(t *testing.T) {
 	acc, err = r.AccessibleNodes(ctx, "ro", "")
 	if err != nil || len(acc) != 2 || acc[0].Tier != v1alpha1.TierKernel || acc[1].Tier != v1alpha1.TierUserspace {
 		t.Errorf("auto: %+v, %v (the unprobed node must not count)", acc, err)
+	}
+}
+
+// TestNodePublisherFollowsProbe: a re-probe with different facts is
+// published; equal facts are not written again.
+func TestNodePublisherFollowsProbe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	core := k8sfake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "uid-1"}})
+	api := kubetest.NewFakeClient()
+	stock := testabi.Status(t, nil, "")
+	upgraded := testabi.Status(t, testabi.Build(t), "6.18.0-fusebpf")
+	probes := make(chan v1alpha1.FuseBPFNodeStatus, 8)
+	probes <- stock
+	probes <- stock // unchanged: no write
+	probes <- upgraded
+	pub := &kube.NodePublisher{
+		Client: api.Client, Core: core, NodeName: "n1", Interval: 10 * time.Millisecond,
+		Probe: func(ctx context.Context) (v1alpha1.FuseBPFNodeStatus, error) {
+			select {
+			case st := <-probes:
+				return st, nil
+			case <-ctx.Done():
+				return v1alpha1.FuseBPFNodeStatus{}, ctx.Err()
+			}
+		},
+	}
+	done := make(chan error, 1)
+	go func() { done <- pub.Run(ctx) }()
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		n, err := api.FuseBPFNodes.Get(ctx, "n1", metav1.GetOptions{})
+		return err == nil && n.Status.FuseBPF, nil
+	})
+	cancel()
+	if err != nil {
+		t.Fatal("the changed probe was never published")
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v", err)
+	}
+	writes := 0
+	for _, a := range api.Actions() {
+		if a.GetVerb() == "update" && a.GetSubresource() == "status" {
+			writes++
+		}
+	}
+	if writes != 2 {
+		t.Errorf("%d status writes, want 2 (start-up and the changed probe)", writes)
 	}
 }
