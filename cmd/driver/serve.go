@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/csi"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/version"
 )
 
 func init() {
@@ -21,6 +24,8 @@ Filtered mounts are served from this process; when it stops they become
 dead until the next start re-serves them (--recover-mounts).`, stderr)
 	var o csi.Options
 	o.AddFlags(fs)
+	var ko kube.Options // --kubeconfig, --leader-election*, --controller-workers
+	ko.AddFlags(fs)
 	// Of klog's flags only the verbosity ones; logs go to stderr.
 	kfs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(kfs)
@@ -37,10 +42,48 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 	if err := o.Validate(); err != nil {
 		return usageError{msg: err.Error()}
 	}
+	if err := ko.Validate(); err != nil {
+		return usageError{msg: err.Error()}
+	}
 	defer klog.Flush()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	if cfg, err := ko.RESTConfig(); err != nil {
+		// Standalone (csi-sanity, a lone node): policies are the
+		// built-ins.
+		klog.InfoS("No Kubernetes API server: StorageClass policies name built-ins; FilterPolicy controller and FuseBPFNode publishing are off", "err", err)
+	} else {
+		client, err := kube.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		// The FilterPolicy controller runs in the controller Deployment
+		// (with leader election), not in every node's plugin.
+		if o.Mode == csi.ModeController {
+			go func() { errc <- kube.RunController(ctx, cfg, ko) }()
+		}
+		if o.Mode != csi.ModeController {
+			core, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			pub := &kube.NodePublisher{Client: client, Core: core, NodeName: o.NodeID, Probe: kube.KernelProbe(version.Version)}
+			go func() { errc <- pub.Run(ctx) }()
+			// StorageClass policies name FilterPolicies.
+			r := kube.NewResolver(client)
+			if err := r.Start(ctx); err != nil {
+				return fmt.Errorf("FilterPolicy resolver: %w", err)
+			}
+			o.Policies = r
+		}
+	}
 	d, err := csi.New(o)
 	if err != nil {
 		return err
 	}
-	return d.Run(ctx)
+	go func() { errc <- d.Run(ctx) }()
+	err = <-errc
+	cancel()
+	return err
 }

@@ -65,6 +65,9 @@ func (s *controllerServer) CreateVolume(ctx context.Context, req *csipb.CreateVo
 	if _, err := s.d.checkPolicy(ctx, spec); err != nil {
 		return nil, err
 	}
+	if err := s.d.checkEnforceable(ctx, spec); err != nil {
+		return nil, err
+	}
 	if err := s.d.checkTopology(req.GetAccessibilityRequirements()); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/bpfvm"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/fusebpf/kernel"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/state"
 )
@@ -217,4 +218,33 @@ func short(digest string) string {
 		return digest[:12]
 	}
 	return digest
+}
+
+// topologySource is what a PolicySource that knows every node's verdicts
+// (pkg/kube's Resolver) offers.
+type topologySource interface {
+	AccessibleNodes(ctx context.Context, name, enforcement string) ([]kube.Accessible, error)
+}
+
+// checkEnforceable refuses to create a volume on this node when the
+// cluster's per-node validation says this node cannot enforce the policy
+// under the requested enforcement (for example enforcement kernel on a
+// stock kernel). The error is ResourceExhausted, so a provisioner with
+// WaitForFirstConsumer reschedules, and it carries every node's verdict.
+// Without a cluster there is nothing to consult; staging checks again.
+func (d *Driver) checkEnforceable(ctx context.Context, s volumeSpec) error {
+	ts, ok := d.policies().(topologySource)
+	if !ok {
+		return nil
+	}
+	nodes, err := ts.AccessibleNodes(ctx, s.Policy, s.Enforcement)
+	if err != nil {
+		return fmt.Errorf("%w: policy %s, enforcement %s: %v", ErrTopology, s.Policy, s.Enforcement, err)
+	}
+	for _, n := range nodes {
+		if n.Node == d.opts.NodeID {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: policy %s cannot be enforced on node %s with enforcement %s", ErrTopology, s.Policy, d.opts.NodeID, s.Enforcement)
 }
