@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -26,6 +30,7 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 	o.AddFlags(fs)
 	var ko kube.Options // --kubeconfig, --leader-election*, --controller-workers
 	ko.AddFlags(fs)
+	metricsAddr := fs.String("metrics-address", "", "serve Prometheus metrics (audit counters) at http://ADDRESS/metrics; empty: off")
 	// Of klog's flags only the verbosity ones; logs go to stderr.
 	kfs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(kfs)
@@ -81,6 +86,12 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 	d, err := csi.New(o)
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		srv := &http.Server{Addr: *metricsAddr, Handler: promhttp.HandlerFor(csi.Registry, promhttp.HandlerOpts{}),
+			ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- fmt.Errorf("metrics: %w", srv.ListenAndServe()) }()
+		go func() { <-ctx.Done(); srv.Close() }()
 	}
 	go func() { errc <- d.Run(ctx) }()
 	err = <-errc

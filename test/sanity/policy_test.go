@@ -1,7 +1,11 @@
 package sanity
 
 import (
+	"time"
+
 	"errors"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/csi"
+	dto "github.com/prometheus/client_model/go"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +48,39 @@ func TestPolicyVolumes(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(audit.target, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The node plugin counts the audit volume's events per op and verdict.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs, err := csi.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auditCount(mfs, audit.id, "mkdir", "allowed") >= 1 && auditCount(mfs, audit.id, "lookup", "ENOENT") >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no audit counters for the mkdir (and its negative lookup) on the audit volume")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func auditCount(mfs []*dto.MetricFamily, volume, op, verdict string) float64 {
+	for _, mf := range mfs {
+		if mf.GetName() != "fusebpf_audit_operations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["volume"] == volume && l["op"] == op && l["verdict"] == verdict {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestPolicyBadInput: every policy problem is refused before anything is
