@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/bpfvm"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
 )
@@ -145,6 +147,7 @@ func (r *runner) runPatterns(ctx context.Context, round int) error {
 		miss.dir = filepath.Join(m.root, "patterns", "miss")
 		miss.files = r.o.PatternLookups
 		miss.prefix = fmt.Sprintf("s-miss-r%d-", round)
+		unix.Sync()
 		p, err := runProbe(ctx, r.o.Self, "lookupmiss", miss)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg, err)

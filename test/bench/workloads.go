@@ -143,6 +143,10 @@ func (r *runner) runMeta(ctx context.Context, round int) error {
 func (r *runner) metaSequence(ctx context.Context, l layout) (map[string]float64, error) {
 	vals := map[string]float64{}
 	step := func(id, op string, l layout, extra ...string) error {
+		// Write back what the previous step (or configuration) left
+		// dirty, so its journal and inode writeback do not land in
+		// this step's time.
+		unix.Sync()
 		p, err := runProbe(ctx, r.o.Self, op, l, extra...)
 		if err != nil {
 			return err
@@ -174,6 +178,7 @@ func (r *runner) metaSequence(ctx context.Context, l layout) (map[string]float64
 	if err := step("readdir", "readdir", l); err != nil {
 		return nil, err
 	}
+	unix.Sync()
 	wall, lines, _, err := timedCommand(ctx, "/", "find", l.dir)
 	if err != nil {
 		return nil, err
@@ -240,6 +245,7 @@ func (r *runner) runTree(ctx context.Context, round int) error {
 			return fmt.Errorf("%w: %s: tar of %s: %d bytes, want at least %d", ErrCheck, c.name, dir, n, r.tree.bytes)
 		}
 		vals["read-tree"] = wall.Seconds()
+		unix.Sync()
 		wall, _, _, err = timedCommand(ctx, "/", "rm", "-rf", dir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
@@ -290,6 +296,7 @@ func (r *runner) runScale(ctx context.Context, round int) error {
 			l := scaleLayout(c.root, n)
 			vals := map[string]float64{}
 			step := func(id, op string, l layout) error {
+				unix.Sync()
 				p, err := runProbe(ctx, r.o.Self, op, l)
 				if err != nil {
 					return fmt.Errorf("%s: %w", c.name, err)
