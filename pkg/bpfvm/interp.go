@@ -1191,6 +1191,96 @@ loop:
 					return -1 - pc, base
 				}
 			}
+		case opLshAdd3F:
+			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) + reg[uint8(ins.off)]
+			pc += 2
+		case opLshOr3F:
+			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) | reg[uint8(ins.off)]
+			pc += 2
+		case opLshXor3F:
+			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opLshAnd3F:
+			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) & reg[uint8(ins.off)]
+			pc += 2
+		case opLshSub3F:
+			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) - reg[uint8(ins.off)]
+			pc += 2
+		case opRshAdd3F:
+			reg[ins.dst] = (reg[ins.src] >> (uint64(ins.imm) & 63)) + reg[uint8(ins.off)]
+			pc += 2
+		case opRshOr3F:
+			reg[ins.dst] = (reg[ins.src] >> (uint64(ins.imm) & 63)) | reg[uint8(ins.off)]
+			pc += 2
+		case opRshXor3F:
+			reg[ins.dst] = (reg[ins.src] >> (uint64(ins.imm) & 63)) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opRshAnd3F:
+			reg[ins.dst] = (reg[ins.src] >> (uint64(ins.imm) & 63)) & reg[uint8(ins.off)]
+			pc += 2
+		case opRshSub3F:
+			reg[ins.dst] = (reg[ins.src] >> (uint64(ins.imm) & 63)) - reg[uint8(ins.off)]
+			pc += 2
+		case opArshAdd3F:
+			reg[ins.dst] = (uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))) + reg[uint8(ins.off)]
+			pc += 2
+		case opArshOr3F:
+			reg[ins.dst] = (uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))) | reg[uint8(ins.off)]
+			pc += 2
+		case opArshXor3F:
+			reg[ins.dst] = (uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opArshAnd3F:
+			reg[ins.dst] = (uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))) & reg[uint8(ins.off)]
+			pc += 2
+		case opArshSub3F:
+			reg[ins.dst] = (uint64(int64(reg[ins.src]) >> (uint64(ins.imm) & 63))) - reg[uint8(ins.off)]
+			pc += 2
+		case opAndAdd3F:
+			reg[ins.dst] = (reg[ins.src] & uint64(ins.imm)) + reg[uint8(ins.off)]
+			pc += 2
+		case opAndOr3F:
+			reg[ins.dst] = (reg[ins.src] & uint64(ins.imm)) | reg[uint8(ins.off)]
+			pc += 2
+		case opAndXor3F:
+			reg[ins.dst] = (reg[ins.src] & uint64(ins.imm)) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opAndAnd3F:
+			reg[ins.dst] = (reg[ins.src] & uint64(ins.imm)) & reg[uint8(ins.off)]
+			pc += 2
+		case opAndSub3F:
+			reg[ins.dst] = (reg[ins.src] & uint64(ins.imm)) - reg[uint8(ins.off)]
+			pc += 2
+		case opMulAdd3F:
+			reg[ins.dst] = (reg[ins.src] * uint64(ins.imm)) + reg[uint8(ins.off)]
+			pc += 2
+		case opMulOr3F:
+			reg[ins.dst] = (reg[ins.src] * uint64(ins.imm)) | reg[uint8(ins.off)]
+			pc += 2
+		case opMulXor3F:
+			reg[ins.dst] = (reg[ins.src] * uint64(ins.imm)) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opMulAnd3F:
+			reg[ins.dst] = (reg[ins.src] * uint64(ins.imm)) & reg[uint8(ins.off)]
+			pc += 2
+		case opMulSub3F:
+			reg[ins.dst] = (reg[ins.src] * uint64(ins.imm)) - reg[uint8(ins.off)]
+			pc += 2
+		case opAddAdd3F:
+			reg[ins.dst] = (reg[ins.src] + uint64(ins.imm)) + reg[uint8(ins.off)]
+			pc += 2
+		case opAddOr3F:
+			reg[ins.dst] = (reg[ins.src] + uint64(ins.imm)) | reg[uint8(ins.off)]
+			pc += 2
+		case opAddXor3F:
+			reg[ins.dst] = (reg[ins.src] + uint64(ins.imm)) ^ reg[uint8(ins.off)]
+			pc += 2
+		case opAddAnd3F:
+			reg[ins.dst] = (reg[ins.src] + uint64(ins.imm)) & reg[uint8(ins.off)]
+			pc += 2
+		case opAddSub3F:
+			reg[ins.dst] = (reg[ins.src] + uint64(ins.imm)) - reg[uint8(ins.off)]
+			pc += 2
 		case opLddw:
 			reg[ins.dst] = uint64(ins.imm)
 			pc++
@@ -1423,7 +1513,7 @@ loop:
 // isFastOp reports whether fastLoop always executes op itself (memory
 // accesses it may hand to the slow path).
 func isFastOp(op uint8) bool {
-	return op >= opAdd64K && op <= opJsle32X || op == opLddw || op >= opAdd64KF && op <= opAddJsleXF
+	return op >= opAdd64K && op <= opJsle32X || op == opLddw || isFusedOp(op)
 }
 
 func (r *Run) budgetErr(pc int, n uint64) (uint64, error) {

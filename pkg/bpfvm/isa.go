@@ -302,6 +302,39 @@ const (
 	opAddJsleKF
 	opAddJsleXF
 
+	// "mov dst, src; OP1 dst, K; OP2 dst, src2" (64-bit), fused into
+	// dst = (src OP1 K) OP2 reg[src2]: K in imm, src2 in off.
+	opLshAdd3F
+	opLshOr3F
+	opLshXor3F
+	opLshAnd3F
+	opLshSub3F
+	opRshAdd3F
+	opRshOr3F
+	opRshXor3F
+	opRshAnd3F
+	opRshSub3F
+	opArshAdd3F
+	opArshOr3F
+	opArshXor3F
+	opArshAnd3F
+	opArshSub3F
+	opAndAdd3F
+	opAndOr3F
+	opAndXor3F
+	opAndAnd3F
+	opAndSub3F
+	opMulAdd3F
+	opMulOr3F
+	opMulXor3F
+	opMulAnd3F
+	opMulSub3F
+	opAddAdd3F
+	opAddOr3F
+	opAddXor3F
+	opAddAnd3F
+	opAddSub3F
+
 	numOps
 )
 
@@ -340,6 +373,8 @@ const (
 	jmp32Delta = opJeq32K - opJeqK
 )
 
+func isFusedOp(op uint8) bool { return op >= opAdd64KF && op < numOps }
+
 func isJumpOp(op uint8) bool {
 	return op >= opJa && op <= opJsle32X || op >= opAddJeqKF && op <= opAddJsleXF
 }
@@ -360,12 +395,54 @@ var fusedOps = map[uint8]uint8{
 	opMul32X: opMul32XF,
 }
 
+// fused3Ops maps (OP1 K form, OP2 X form) of a three-slot
+// "mov; OP1 K; OP2 X" sequence to its superinstruction.
+var fused3Ops = map[[2]uint8]uint8{
+	{opLsh64K, opAdd64X}:  opLshAdd3F,
+	{opLsh64K, opOr64X}:   opLshOr3F,
+	{opLsh64K, opXor64X}:  opLshXor3F,
+	{opLsh64K, opAnd64X}:  opLshAnd3F,
+	{opLsh64K, opSub64X}:  opLshSub3F,
+	{opRsh64K, opAdd64X}:  opRshAdd3F,
+	{opRsh64K, opOr64X}:   opRshOr3F,
+	{opRsh64K, opXor64X}:  opRshXor3F,
+	{opRsh64K, opAnd64X}:  opRshAnd3F,
+	{opRsh64K, opSub64X}:  opRshSub3F,
+	{opArsh64K, opAdd64X}: opArshAdd3F,
+	{opArsh64K, opOr64X}:  opArshOr3F,
+	{opArsh64K, opXor64X}: opArshXor3F,
+	{opArsh64K, opAnd64X}: opArshAnd3F,
+	{opArsh64K, opSub64X}: opArshSub3F,
+	{opAnd64K, opAdd64X}:  opAndAdd3F,
+	{opAnd64K, opOr64X}:   opAndOr3F,
+	{opAnd64K, opXor64X}:  opAndXor3F,
+	{opAnd64K, opAnd64X}:  opAndAnd3F,
+	{opAnd64K, opSub64X}:  opAndSub3F,
+	{opMul64K, opAdd64X}:  opMulAdd3F,
+	{opMul64K, opOr64X}:   opMulOr3F,
+	{opMul64K, opXor64X}:  opMulXor3F,
+	{opMul64K, opAnd64X}:  opMulAnd3F,
+	{opMul64K, opSub64X}:  opMulSub3F,
+	{opAdd64K, opAdd64X}:  opAddAdd3F,
+	{opAdd64K, opOr64X}:   opAddOr3F,
+	{opAdd64K, opXor64X}:  opAddXor3F,
+	{opAdd64K, opAnd64X}:  opAddAnd3F,
+	{opAdd64K, opSub64X}:  opAddSub3F,
+}
+
 // fuse rewrites "mov dst, src; OP dst, operand" pairs into superinstructions.
 // Only the first slot changes, so control that reaches the second slot
 // directly still executes just the second instruction.
 func fuse(prog []insn) {
 	for i := 0; i+1 < len(prog); i++ {
 		mov, next := prog[i], prog[i+1]
+		if i+2 < len(prog) && mov.op == opMov64X && next.dst == mov.dst {
+			third := prog[i+2]
+			if f3, ok := fused3Ops[[2]uint8{next.op, third.op}]; ok && third.dst == mov.dst && third.src != mov.dst {
+				prog[i] = insn{op: f3, dst: mov.dst, src: mov.src, imm: next.imm, off: int32(third.src)}
+				continue
+			}
+		}
 		var f uint8
 		switch mov.op {
 		case opMov64X:
