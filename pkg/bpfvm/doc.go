@@ -95,8 +95,10 @@
 // goroutines. Map values are accessed with word-sized atomic operations on
 // both sides, so there are no data races, and BPF atomics are atomic. A
 // steady-state run allocates nothing. The interpreter pre-decodes programs
-// into 16-byte instructions, fuses common instruction pairs into
-// superinstructions, and runs ALU, jumps and stack accesses in a loop
-// without calls; the budget (SetBudget, Options.Budget, counted in
-// instruction slots) is checked at taken jumps, calls and exit.
+// into 16-byte instructions, fuses common clang instruction pairs and
+// triples into superinstructions (one dispatch, the same semantics and
+// slot count), and runs ALU, jumps and accesses to the stack and other
+// private memory in a loop without calls; the budget (SetBudget,
+// Options.Budget, counted in instruction slots) is checked at taken jumps,
+// calls, exit and every access that leaves that loop.
 package bpfvm
