@@ -41,9 +41,9 @@ func TestSuperinstructionsMatch(t *testing.T) {
 		case 1: // lsh + rsh/arsh
 			p = append(p, encodeInsn(clsALU64|aluLSH, d, 0, 0, imm()&63),
 				encodeInsn(clsALU64|[]uint8{aluRSH, aluARSH}[rng.IntN(2)], d, 0, 0, imm()&63))
-		case 2, 3: // add + conditional jump over one instruction
+		case 2, 3: // add or and + conditional jump over one instruction
 			j := jumps[rng.IntN(len(jumps))]
-			p = append(p, encodeInsn(clsALU64|aluADD, d, 0, 0, imm()))
+			p = append(p, encodeInsn(clsALU64|[]uint8{aluADD, aluAND}[rng.IntN(2)], d, 0, 0, imm()))
 			if rng.IntN(2) == 0 {
 				p = append(p, encodeInsn(clsJMP|j|srcX, d, s2, 1, 0))
 			} else {

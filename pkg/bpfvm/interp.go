@@ -1191,6 +1191,248 @@ loop:
 					return -1 - pc, base
 				}
 			}
+		case opAndJeqKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v == uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJeqXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v == reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJgtKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v > uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJgtXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v > reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJgeKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v >= uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJgeXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v >= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsetKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v&uint64(int64(int32(ins.imm))) != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsetXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v&reg[ins.src] != 0 {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJneKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v != uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJneXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v != reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsgtKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) > int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsgtXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) > int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsgeKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) >= int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsgeXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) >= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJltKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v < uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJltXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v < reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJleKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v <= uint64(int64(int32(ins.imm))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJleXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if v <= reg[ins.src] {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsltKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) < int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsltXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) < int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsleKF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) <= int64(uint64(int64(int32(ins.imm)))) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
+		case opAndJsleXF:
+			v := reg[ins.dst] & uint64(ins.imm>>32)
+			reg[ins.dst] = v
+			pc++
+			if int64(v) <= int64(reg[ins.src]) {
+				base += uint64(pc) - uint64(ins.off)
+				pc = int(ins.off)
+				if base+uint64(pc) > h.budget {
+					return -1 - pc, base
+				}
+			}
 		case opLshAdd3F:
 			reg[ins.dst] = (reg[ins.src] << (uint64(ins.imm) & 63)) + reg[uint8(ins.off)]
 			pc += 2

@@ -302,6 +302,31 @@ const (
 	opAddJsleKF
 	opAddJsleXF
 
+	// "and dst, K; j<cond> dst, operand, target" (flag tests), encoded like
+	// the add forms above.
+	opAndJeqKF
+	opAndJeqXF
+	opAndJgtKF
+	opAndJgtXF
+	opAndJgeKF
+	opAndJgeXF
+	opAndJsetKF
+	opAndJsetXF
+	opAndJneKF
+	opAndJneXF
+	opAndJsgtKF
+	opAndJsgtXF
+	opAndJsgeKF
+	opAndJsgeXF
+	opAndJltKF
+	opAndJltXF
+	opAndJleKF
+	opAndJleXF
+	opAndJsltKF
+	opAndJsltXF
+	opAndJsleKF
+	opAndJsleXF
+
 	// "mov dst, src; OP1 dst, K; OP2 dst, src2" (64-bit), fused into
 	// dst = (src OP1 K) OP2 reg[src2]: K in imm, src2 in off.
 	opLshAdd3F
@@ -376,7 +401,8 @@ const (
 func isFusedOp(op uint8) bool { return op >= opAdd64KF && op < numOps }
 
 func isJumpOp(op uint8) bool {
-	return op >= opJa && op <= opJsle32X || op >= opAddJeqKF && op <= opAddJsleXF
+	return op >= opJa && op <= opJsle32X || op >= opAddJeqKF && op <= opAddJsleXF ||
+		op >= opAndJeqKF && op <= opAndJsleXF
 }
 
 // fusedOps maps the K form of an ALU op to its mov-fused K form.
@@ -462,10 +488,14 @@ func fuse(prog []insn) {
 			prog[i] = insn{op: f, dst: mov.dst, imm: mov.imm & 63, off: int32(next.imm & 63)}
 			continue
 		}
-		if mov.op == opAdd64K && next.dst == mov.dst && next.op >= opJeqK && next.op <= opJsleX &&
+		if (mov.op == opAdd64K || mov.op == opAnd64K) && next.dst == mov.dst && next.op >= opJeqK && next.op <= opJsleX &&
 			int64(int32(mov.imm)) == mov.imm && int64(int32(next.imm)) == next.imm {
+			base := opAddJeqKF
+			if mov.op == opAnd64K {
+				base = opAndJeqKF
+			}
 			prog[i] = insn{
-				op:  opAddJeqKF + (next.op - opJeqK),
+				op:  base + (next.op - opJeqK),
 				dst: mov.dst, src: next.src, off: next.off,
 				imm: mov.imm<<32 | int64(uint32(next.imm)),
 			}
