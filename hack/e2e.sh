@@ -22,13 +22,15 @@ report() {
 phase cluster-up
 export KUBECONFIG=$FUSEBPF_CACHE/kubeconfig
 
-# 2. the suite; it uninstalls the release at the end unless the cluster is kept
+# 2. the chart's own test, then the suite; the suite uninstalls the release at
+#    the end unless the cluster is kept
+rc=0
+helm test fusebpf-csi --namespace fusebpf-system || rc=$?
 args=(-release fusebpf-csi -driver-namespace fusebpf-system -helm "$(command -v helm)"
 	-test-image "$TESTIMAGE" -test-image-pull-policy Never)
 [ "$KEEP_CLUSTER" = 1 ] || args+=(-uninstall)
-rc=0
 # shellcheck disable=SC2086
-(cd "$ROOT/test/e2e" && go test -count=1 -timeout 45m -v ${E2E_ARGS:-} . -args "${args[@]}") || rc=$?
+(cd "$ROOT/test/e2e" && go test -count=1 -timeout 45m -v ${E2E_ARGS:-} . -args "${args[@]}") || rc=1
 phase e2e
 
 # 3. tear down
