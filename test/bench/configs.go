@@ -65,7 +65,9 @@ type mounted struct {
 	name string
 	root string   // where workloads run
 	cpu  cpuMeter // daemon CPU time, nil for native
-	stop func() error
+	// external is set for a daemon in its own process (bindfs).
+	external bool
+	stop     func() error
 
 	// hide-audit: the policy instance and its drained events.
 	inst    *policy.Instance
@@ -238,5 +240,5 @@ func mountBindfs(ctx context.Context, name, backing, mp, opts string) (*mounted,
 		}
 		return err
 	}
-	return &mounted{name: name, root: mp, cpu: pidCPU(cmd.Process.Pid), stop: stop}, nil
+	return &mounted{name: name, root: mp, cpu: pidCPU(cmd.Process.Pid), external: true, stop: stop}, nil
 }

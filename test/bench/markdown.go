@@ -18,11 +18,13 @@ func (rep *Report) Markdown() string {
 	p("* Load average (1/5/15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end",
 		m.LoadStart[0], m.LoadStart[1], m.LoadStart[2], m.LoadEnd[0], m.LoadEnd[1], m.LoadEnd[2])
 	if len(rep.Loads) > 0 {
-		lo, hi := rep.Loads[0].Load1, rep.Loads[0].Load1
+		var others []float64
 		for _, l := range rep.Loads {
-			lo, hi = min(lo, l.Load1), max(hi, l.Load1)
+			others = append(others, l.OthersCPU)
 		}
-		p("* 1-minute load average when each workload group started: %.2f–%.2f", lo, hi)
+		s := summarize(others)
+		p("* CPU used by other processes while the workload groups ran (share of the whole machine, per group): median %.0f%%, %.0f–%.0f%%",
+			s.Median, s.Min, s.Max)
 	}
 	s := rep.Settings
 	p("* Rounds: %d, run time %.0f min. fio: %d MiB files, time-based jobs %g s + %g s ramp. Metadata: %d files in %d directories. "+

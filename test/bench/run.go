@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -37,12 +38,31 @@ type runner struct {
 	loads []LoadSample
 }
 
-// LoadSample is the 1-minute load average when a round's group started.
+// LoadSample describes how busy the machine was during one group of one
+// round. The load average counts the benchmark's own processes too;
+// OthersCPU does not.
 type LoadSample struct {
 	Round   int     `json:"round"`
 	Group   string  `json:"group"`
-	Elapsed float64 `json:"elapsed_s"`
-	Load1   float64 `json:"load1"`
+	Elapsed float64 `json:"elapsed_s"` // since the run started, at the group's start
+	Load1   float64 `json:"load1"`     // 1-minute load average at the group's start
+	// OthersCPU is the share of the machine's CPU time (100 = every CPU
+	// busy) that went to anything but this process, its children and
+	// bindfs during the group: other users, and kernel threads such as
+	// writeback.
+	OthersCPU float64 `json:"others_cpu_pct"`
+}
+
+// ownCPU is the CPU time of the benchmark's processes so far.
+func (r *runner) ownCPU() time.Duration {
+	own, _ := selfCPU()
+	own += childrenCPU()
+	for _, m := range r.cfgs {
+		if m.external {
+			own += m.cpuNow()
+		}
+	}
+	return own
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -323,11 +343,16 @@ func (r *runner) rounds(ctx context.Context) error {
 				continue
 			}
 			la := loadAvg()
-			r.loads = append(r.loads, LoadSample{Round: round, Group: g.name, Elapsed: time.Since(r.start).Seconds(), Load1: la[0]})
 			r.logf("round %d/%d: %s (load %.2f)", round, r.o.Rounds, g.name, la[0])
+			t0, busy0, own0 := time.Now(), machineBusy(), r.ownCPU()
 			if err := g.run(ctx, round); err != nil {
 				return fmt.Errorf("round %d: %s: %w", round, g.name, err)
 			}
+			wall := time.Since(t0).Seconds() * float64(runtime.NumCPU())
+			others := max(0, (machineBusy()-busy0-(r.ownCPU()-own0)).Seconds()) / wall * 100
+			r.logf("round %d/%d: %s took %s; other processes used %.0f%% of the machine", round, r.o.Rounds, g.name,
+				time.Since(t0).Round(time.Second), others)
+			r.loads = append(r.loads, LoadSample{Round: round, Group: g.name, Elapsed: t0.Sub(r.start).Seconds(), Load1: la[0], OthersCPU: others})
 		}
 	}
 	return nil

@@ -70,6 +70,37 @@ func pidCPU(pid int) cpuMeter {
 	}
 }
 
+// machineBusy returns the CPU time all CPUs together have spent busy
+// since boot: user, nice, system, irq and softirq (not idle, iowait or
+// steal).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		v, _ := strconv.ParseUint(f[i], 10, 64)
+		busy += v
+	}
+	return time.Duration(busy) * time.Second / clockTick
+}
+
+// childrenCPU is the CPU time of this process's terminated, waited-for
+// children (fio, the probes, find, tar).
+func childrenCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // loadAvg returns the 1, 5 and 15 minute load averages.
 func loadAvg() [3]float64 {
 	var la [3]float64
