@@ -26,8 +26,11 @@ const (
 	HideAudit = "hide-audit"
 	GoFuse    = "gofuse"
 	Bindfs    = "bindfs"
-	// BindfsMT is bindfs -o multithreaded; not in the default set.
+	// Not in the default set: bindfs -o multithreaded, and the two halves
+	// of hide-audit on their own, to tell their costs apart.
 	BindfsMT = "bindfs-mt"
+	Hide     = "hide"
+	Audit    = "audit"
 )
 
 // DefaultConfigs are the configurations a run measures unless told
@@ -41,6 +44,8 @@ var configTitles = map[string]string{
 	GoFuse:    "4 go-fuse loopback",
 	Bindfs:    "5 bindfs",
 	BindfsMT:  "bindfs -o multithreaded",
+	Hide:      "fusebpf hide(20)",
+	Audit:     "fusebpf audit",
 }
 
 var configDescriptions = map[string]string{
@@ -50,6 +55,8 @@ var configDescriptions = map[string]string{
 	GoFuse:    "go-fuse v2 fs.NewLoopbackRoot with the userspace tier's FUSE options (DirectMount, allow_other, default_permissions, nosuid, nodev, 1 s entry/attr/negative TTL, no READDIRPLUS, HANDLE_KILLPRIV_V2, locks, MaxBackground 64); passthrough as go-fuse does it",
 	Bindfs:    "bindfs -f -o allow_other (libfuse as the distribution builds it)",
 	BindfsMT:  "bindfs -f -o allow_other,multithreaded",
+	Hide:      "pkg/fusebpf userspace tier, built-in hide policy with the same 20 patterns",
+	Audit:     "pkg/fusebpf userspace tier, built-in audit policy, ring buffer drained during the run",
 }
 
 // HidePatterns are the 20 patterns of the hide-audit configuration: names
@@ -90,6 +97,11 @@ func mountConfig(ctx context.Context, name, backing, mp string, o *Options) (*mo
 		case HideAudit:
 			m, err = mountFusebpf(ctx, name, backing, mp, o.HideAuditObject,
 				policy.Values{"hidePatterns": strings.Join(HidePatterns, ",")})
+		case Hide:
+			m, err = mountFusebpf(ctx, name, backing, mp, "hide",
+				policy.Values{"hidePatterns": strings.Join(HidePatterns, ",")})
+		case Audit:
+			m, err = mountFusebpf(ctx, name, backing, mp, "audit", nil)
 		case GoFuse:
 			m, err = mountGoFuse(name, backing, mp)
 		case Bindfs:

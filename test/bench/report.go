@@ -84,6 +84,7 @@ type Goal struct {
 var ratioPairs = [][2]string{
 	{AllowAll, Native}, {HideAudit, Native}, {GoFuse, Native}, {Bindfs, Native}, {BindfsMT, Native},
 	{AllowAll, GoFuse}, {HideAudit, AllowAll}, {AllowAll, Bindfs},
+	{Hide, AllowAll}, {Audit, AllowAll},
 }
 
 var ratioTitles = map[[2]string]string{
@@ -95,6 +96,8 @@ var ratioTitles = map[[2]string]string{
 	{AllowAll, GoFuse}:    "2 vs 4",
 	{HideAudit, AllowAll}: "3 vs 2",
 	{AllowAll, Bindfs}:    "2 vs 5",
+	{Hide, AllowAll}:      "hide vs 2",
+	{Audit, AllowAll}:     "audit vs 2",
 }
 
 func ratioKey(p [2]string) string { return p[0] + "/" + p[1] }
