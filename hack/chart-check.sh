@@ -69,8 +69,8 @@ done
 has() { grep -qE -- "$2" "$work/out-$1.yaml"; }
 has defaults 'name: node-driver-registrar' && has defaults 'name: liveness-probe' && ! has defaults '--plugin-registration-dir' &&
 	ok "registration: sidecar renders the sidecars" || bad "registration: sidecar"
-has kind '- --kubelet-registration-path=/var/lib/kubelet/plugins/fusebpf.csi.io/csi.sock' && ! has kind 'name: node-driver-registrar' &&
-	! has kind '^kind: Deployment' && ok "registration: driver renders no sidecar" || bad "registration: driver"
+has kind '- --kubelet-registration-path=/var/lib/kubelet/plugins/fusebpf.csi.io/csi.sock' && ! has kind 'name: node-driver-registrar' && has kind '--metrics-address=:9809' &&
+	ok "registration: driver renders no sidecar" || bad "registration: driver"
 has full 'backingPath: "/srv/datasets/a"' && has full 'policy.hidePatterns: "secret\*,\*.key"' && has full '--allowed-backing-root=/mnt/shared' &&
 	has full 'replicas: 3' && has full '--leader-election' && ok "storage classes, backing roots and controller render" || bad "full values"
 [ "$(grep -c '^kind: FilterPolicy' "$work/out-defaults.yaml")" = 6 ] && ok "one FilterPolicy per built-in" || bad "FilterPolicy count"
