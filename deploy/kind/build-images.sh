@@ -3,7 +3,8 @@
 # static binaries (no registry is reachable):
 #   $DRIVER_IMAGE:<tag>   bin/fusebpf-csi (make build), via the Dockerfile's "host" target;
 #   $PROVISIONER_IMAGE    external-provisioner built from the Go module proxy;
-#   $TESTIMAGE            a static busybox from Debian's busybox-static, for test pods.
+#   $TESTIMAGE            a static busybox from Debian's busybox-static, for test pods;
+#   $KUBECTL_IMAGE        kubectl from build-k8s.sh, for the chart's uninstall cleanup Job.
 # Prints the driver tag (derived from the binary's digest, so a changed binary
 # rolls the DaemonSet) on stdout. Needs dockerd (start-dockerd.sh).
 set -euo pipefail
@@ -53,6 +54,15 @@ if ! docker image inspect "$PROVISIONER_IMAGE" >/dev/null 2>&1; then
 	mkdir -p "$W/ctx" && cp "$W/csi-provisioner" "$W/ctx/"
 	printf 'FROM scratch\nCOPY csi-provisioner /csi-provisioner\nENTRYPOINT ["/csi-provisioner"]\n' > "$W/ctx/Dockerfile"
 	docker build -q -t "$PROVISIONER_IMAGE" "$W/ctx" >/dev/null
+fi
+
+# --- kubectl, for the chart's post-delete cleanup Job: the static binary from build-k8s.sh ---
+if ! docker image inspect "$KUBECTL_IMAGE" >/dev/null 2>&1; then
+	W=$FUSEBPF_CACHE/kubectl-image-$K8S_VERSION
+	rm -rf "$W"; mkdir -p "$W"
+	cp "$FUSEBPF_CACHE/k8s-$K8S_VERSION/bin/kubectl" "$W/kubectl"
+	printf 'FROM scratch\nCOPY kubectl /bin/kubectl\nENV PATH=/bin\nENTRYPOINT ["/bin/kubectl"]\n' > "$W/Dockerfile"
+	docker build -q -t "$KUBECTL_IMAGE" "$W" >/dev/null
 fi
 
 # --- test pods: static busybox ---

@@ -18,6 +18,7 @@ DRIVER_IMAGE=${DRIVER_IMAGE:-local/fusebpf-csi}
 DRIVER_TAG=${DRIVER_TAG:-e2e}
 PROVISIONER_IMAGE=${PROVISIONER_IMAGE:-local/csi-provisioner:$PROVISIONER_VERSION}
 TESTIMAGE=${TESTIMAGE:-local/fusebpf-e2e-busybox:1}
+KUBECTL_IMAGE=local/kubectl:$K8S_VERSION # the chart's uninstall cleanup Job
 
 KIND_NODE_IMAGE=local/kind-node:$K8S_VERSION
 TOOLS_BIN=$FUSEBPF_CACHE/tools-bin

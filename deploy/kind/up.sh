@@ -31,8 +31,8 @@ kind get kubeconfig --name "$CLUSTER_NAME" > "$FUSEBPF_CACHE/kubeconfig"
 export KUBECONFIG=$FUSEBPF_CACHE/kubeconfig
 # allowedBackingRoots in values.yaml: hostPath datasets live here on the node.
 for n in $(kind get nodes --name "$CLUSTER_NAME"); do docker exec "$n" mkdir -p /srv/fusebpf-datasets; done
-log "kind load $DRIVER_IMAGE:$tag $PROVISIONER_IMAGE $TESTIMAGE"
-kind load docker-image --name "$CLUSTER_NAME" "$DRIVER_IMAGE:$tag" "$PROVISIONER_IMAGE" "$TESTIMAGE" >/dev/null
+log "kind load $DRIVER_IMAGE:$tag $PROVISIONER_IMAGE $TESTIMAGE $KUBECTL_IMAGE"
+kind load docker-image --name "$CLUSTER_NAME" "$DRIVER_IMAGE:$tag" "$PROVISIONER_IMAGE" "$TESTIMAGE" "$KUBECTL_IMAGE" >/dev/null
 log "helm upgrade --install $RELEASE"
 helm upgrade --install "$RELEASE" "$ROOT/deploy/helm/fusebpf-csi" --namespace "$NAMESPACE" --create-namespace \
 	-f "$HERE/values.yaml" --set image.tag="$tag" --wait --timeout 5m
