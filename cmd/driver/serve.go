@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/csi"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/kube"
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/registration"
 	"github.com/fusebpf-csi/fusebpf-csi/pkg/version"
 )
 
@@ -31,6 +34,9 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 	var ko kube.Options // --kubeconfig, --leader-election*, --controller-workers
 	ko.AddFlags(fs)
 	metricsAddr := fs.String("metrics-address", "", "serve Prometheus metrics (audit counters) at http://ADDRESS/metrics; empty: off")
+	regPath := fs.String("kubelet-registration-path", "", "serve kubelet plugin registration, announcing this host path of the CSI socket\n(e.g. /var/lib/kubelet/plugins/fusebpf.csi.io/csi.sock); empty: a node-driver-registrar sidecar registers the plugin")
+	regDir := fs.String("plugin-registration-dir", "/registration", "directory kubelet watches for plugin sockets (<kubelet-dir>/plugins_registry, mounted)")
+	healthPort := fs.Int("health-port", 0, "serve /healthz on this TCP port (CSI Probe, and registration when served); 0: off")
 	// Of klog's flags only the verbosity ones; logs go to stderr.
 	kfs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(kfs)
@@ -53,7 +59,7 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 	defer klog.Flush()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 8)
 	if cfg, err := ko.RESTConfig(); err != nil {
 		// Standalone (csi-sanity, a lone node): policies are the
 		// built-ins.
@@ -94,7 +100,49 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 		go func() { <-ctx.Done(); srv.Close() }()
 	}
 	go func() { errc <- d.Run(ctx) }()
+	wait, err := serveRegistration(ctx, errc, o.Endpoint, *regPath, *regDir, *healthPort)
+	if err != nil {
+		return err
+	}
 	err = <-errc
 	cancel()
+	wait() // the registration socket is gone: kubelet deregisters the plugin
 	return err
+}
+
+// serveRegistration starts, when asked, the kubelet plugin registration
+// server and /healthz beside the driver; they report to errc. Registration
+// waits until the CSI socket answers Probe, since kubelet calls NodeGetInfo as
+// soon as it has registered the plugin. wait returns once they have stopped
+// after ctx ends.
+func serveRegistration(ctx context.Context, errc chan<- error, endpoint, regPath, regDir string, healthPort int) (wait func(), err error) {
+	var wg sync.WaitGroup
+	if regPath == "" && healthPort == 0 {
+		return wg.Wait, nil
+	}
+	prober, err := registration.NewCSIProber(endpoint)
+	if err != nil {
+		return nil, usageError{msg: err.Error()}
+	}
+	wg.Go(func() { <-ctx.Done(); prober.Close() })
+	checks := []registration.Check{{Name: "csi", Func: prober.Check}}
+	if regPath != "" {
+		reg, err := registration.New(registration.Options{
+			DriverName: csi.DriverName,
+			Endpoint:   regPath,
+			SocketPath: filepath.Join(regDir, csi.DriverName+"-reg.sock"),
+			Ready:      prober.Check,
+		})
+		if err != nil {
+			return nil, usageError{msg: err.Error()}
+		}
+		checks = append(checks, registration.Check{Name: "registration", Func: reg.Check})
+		wg.Go(func() { errc <- reg.Serve(ctx) })
+	}
+	if healthPort != 0 {
+		wg.Go(func() {
+			errc <- registration.ServeHealth(ctx, fmt.Sprintf(":%d", healthPort), &registration.Health{Checks: checks})
+		})
+	}
+	return wg.Wait, nil
 }
