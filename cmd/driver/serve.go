@@ -25,6 +25,10 @@ func init() {
 	register(&command{name: "serve", summary: "run the CSI driver (identity, controller and/or node services)", run: runServe})
 }
 
+// resolverSyncTimeout bounds the wait for the FilterPolicy caches at
+// start-up; an unreachable API server fails the start instead of hanging.
+const resolverSyncTimeout = 2 * time.Minute
+
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("serve", "", `Serve the CSI services on a unix socket until SIGINT or SIGTERM.
 Filtered mounts are served from this process; when it stops they become
@@ -82,9 +86,18 @@ dead until the next start re-serves them (--recover-mounts).`, stderr)
 			pub := &kube.NodePublisher{Client: client, Core: core, NodeName: o.NodeID, Probe: kube.KernelProbe(version.Version)}
 			go func() { errc <- pub.Run(ctx) }()
 			// StorageClass policies name FilterPolicies.
+			// The informers live as long as ctx; only the wait for their
+			// first sync is bounded.
 			r := kube.NewResolver(client)
-			if err := r.Start(ctx); err != nil {
-				return fmt.Errorf("FilterPolicy resolver: %w", err)
+			started := make(chan error, 1)
+			go func() { started <- r.Start(ctx) }()
+			select {
+			case err := <-started:
+				if err != nil {
+					return fmt.Errorf("FilterPolicy resolver: API server %s: %w", cfg.Host, err)
+				}
+			case <-time.After(resolverSyncTimeout):
+				return fmt.Errorf("FilterPolicy resolver: API server %s: caches not synced after %s", cfg.Host, resolverSyncTimeout)
 			}
 			o.Policies = r
 		}

@@ -116,14 +116,12 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 		}
 		return cfg, nil
 	}
+	// Only an explicit --kubeconfig or the pod's service account: a driver
+	// started by hand must not pick up whatever cluster an admin's
+	// ~/.kube/config points at.
 	cfg, err := rest.InClusterConfig()
-	if err == nil {
-		return cfg, nil
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	cfg, kerr := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
-	if kerr != nil {
-		return nil, fmt.Errorf("no API server configuration: not in a cluster (%v) and no kubeconfig (%v)", err, kerr)
+	if err != nil {
+		return nil, fmt.Errorf("no API server configuration: not in a cluster (%v) and no --kubeconfig", err)
 	}
 	return cfg, nil
 }
