@@ -31,6 +31,10 @@ const (
 	BindfsMT = "bindfs-mt"
 	Hide     = "hide"
 	Audit    = "audit"
+	// GoFuseNoPT is configuration 4 with passthrough refused at INIT:
+	// what passthrough adds to metadata operations (file data then goes
+	// through the daemon).
+	GoFuseNoPT = "gofuse-nopt"
 )
 
 // DefaultConfigs are the configurations a run measures unless told
@@ -38,25 +42,27 @@ const (
 var DefaultConfigs = []string{Native, AllowAll, HideAudit, GoFuse, Bindfs}
 
 var configTitles = map[string]string{
-	Native:    "1 native",
-	AllowAll:  "2 fusebpf allow-all",
-	HideAudit: "3 fusebpf hide(20)+audit",
-	GoFuse:    "4 go-fuse loopback",
-	Bindfs:    "5 bindfs",
-	BindfsMT:  "bindfs -o multithreaded",
-	Hide:      "fusebpf hide(20)",
-	Audit:     "fusebpf audit",
+	Native:     "1 native",
+	AllowAll:   "2 fusebpf allow-all",
+	HideAudit:  "3 fusebpf hide(20)+audit",
+	GoFuse:     "4 go-fuse loopback",
+	Bindfs:     "5 bindfs",
+	BindfsMT:   "bindfs -o multithreaded",
+	Hide:       "fusebpf hide(20)",
+	Audit:      "fusebpf audit",
+	GoFuseNoPT: "go-fuse loopback, no passthrough",
 }
 
 var configDescriptions = map[string]string{
-	Native:    "the backing directory itself",
-	AllowAll:  "pkg/fusebpf userspace tier, built-in allow-all policy (no callbacks)",
-	HideAudit: "pkg/fusebpf userspace tier, bpf/testdata/bench_hide_audit.o: 20 hide patterns, one audit event per operation, ring buffer drained during the run",
-	GoFuse:    "go-fuse v2 fs.NewLoopbackRoot with the userspace tier's FUSE options (DirectMount, allow_other, default_permissions, nosuid, nodev, 1 s entry/attr/negative TTL, no READDIRPLUS, HANDLE_KILLPRIV_V2, locks, MaxBackground 64); passthrough as go-fuse does it",
-	Bindfs:    "bindfs -f -o allow_other (libfuse as the distribution builds it)",
-	BindfsMT:  "bindfs -f -o allow_other,multithreaded",
-	Hide:      "pkg/fusebpf userspace tier, built-in hide policy with the same 20 patterns",
-	Audit:     "pkg/fusebpf userspace tier, built-in audit policy, ring buffer drained during the run",
+	Native:     "the backing directory itself",
+	AllowAll:   "pkg/fusebpf userspace tier, built-in allow-all policy (no callbacks)",
+	HideAudit:  "pkg/fusebpf userspace tier, bpf/testdata/bench_hide_audit.o: 20 hide patterns, one audit event per operation, ring buffer drained during the run",
+	GoFuse:     "go-fuse v2 fs.NewLoopbackRoot with the userspace tier's FUSE options (DirectMount, allow_other, default_permissions, nosuid, nodev, 1 s entry/attr/negative TTL, no READDIRPLUS, HANDLE_KILLPRIV_V2, locks, MaxBackground 64); passthrough as go-fuse does it",
+	Bindfs:     "bindfs -f -o allow_other (libfuse as the distribution builds it)",
+	BindfsMT:   "bindfs -f -o allow_other,multithreaded",
+	Hide:       "pkg/fusebpf userspace tier, built-in hide policy with the same 20 patterns",
+	Audit:      "pkg/fusebpf userspace tier, built-in audit policy, ring buffer drained during the run",
+	GoFuseNoPT: "configuration 4 with CAP_PASSTHROUGH disabled at INIT: file data through the daemon",
 }
 
 // HidePatterns are the 20 patterns of the hide-audit configuration: names
@@ -103,7 +109,9 @@ func mountConfig(ctx context.Context, name, backing, mp string, o *Options) (*mo
 		case Audit:
 			m, err = mountFusebpf(ctx, name, backing, mp, "audit", nil)
 		case GoFuse:
-			m, err = mountGoFuse(name, backing, mp)
+			m, err = mountGoFuse(name, backing, mp, true)
+		case GoFuseNoPT:
+			m, err = mountGoFuse(name, backing, mp, false)
 		case Bindfs:
 			m, err = mountBindfs(ctx, name, backing, mp, "allow_other")
 		case BindfsMT:
@@ -167,34 +175,42 @@ func mountFusebpf(ctx context.Context, name, backing, mp, ref string, values pol
 
 // mountGoFuse mounts go-fuse's own loopback file system with the FUSE
 // options pkg/fusebpf uses, so the two differ only in their node code.
-func mountGoFuse(name, backing, mp string) (*mounted, error) {
+func mountGoFuse(name, backing, mp string, passthrough bool) (*mounted, error) {
 	root, err := fs.NewLoopbackRoot(backing)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	ttl := time.Second
+	var disabled uint64
+	if !passthrough {
+		disabled = fuse.CAP_PASSTHROUGH
+	}
 	srv, err := fs.Mount(mp, root, &fs.Options{
 		EntryTimeout:    &ttl,
 		AttrTimeout:     &ttl,
 		NegativeTimeout: &ttl,
 		MountOptions: fuse.MountOptions{
-			AllowOther:         true,
-			Options:            []string{"default_permissions"},
-			FsName:             "bench-" + name,
-			Name:               "loopback",
-			DirectMountStrict:  true,
-			DirectMountFlags:   unix.MS_NOSUID | unix.MS_NODEV,
-			DisableReadDirPlus: true,
-			ExtraCapabilities:  fuse.CAP_HANDLE_KILLPRIV_V2,
-			EnableLocks:        true,
-			MaxBackground:      64,
+			AllowOther:           true,
+			Options:              []string{"default_permissions"},
+			FsName:               "bench-" + name,
+			Name:                 "loopback",
+			DirectMountStrict:    true,
+			DirectMountFlags:     unix.MS_NOSUID | unix.MS_NODEV,
+			DisableReadDirPlus:   true,
+			ExtraCapabilities:    fuse.CAP_HANDLE_KILLPRIV_V2,
+			EnableLocks:          true,
+			MaxBackground:        64,
+			DisabledCapabilities: disabled,
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if srv.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH == 0 {
+	if got := srv.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0; got != passthrough {
 		srv.Unmount()
+		if !passthrough {
+			return nil, fmt.Errorf("%s: passthrough negotiated although disabled", name)
+		}
 		return nil, fmt.Errorf("%s: %w", name, ErrNoPassthrough)
 	}
 	return &mounted{name: name, root: mp, cpu: selfCPU, stop: srv.Unmount}, nil

@@ -84,7 +84,7 @@ type Goal struct {
 var ratioPairs = [][2]string{
 	{AllowAll, Native}, {HideAudit, Native}, {GoFuse, Native}, {Bindfs, Native}, {BindfsMT, Native},
 	{AllowAll, GoFuse}, {HideAudit, AllowAll}, {AllowAll, Bindfs},
-	{Hide, AllowAll}, {Audit, AllowAll},
+	{Hide, AllowAll}, {Audit, AllowAll}, {GoFuse, GoFuseNoPT},
 }
 
 var ratioTitles = map[[2]string]string{
@@ -98,6 +98,7 @@ var ratioTitles = map[[2]string]string{
 	{AllowAll, Bindfs}:    "2 vs 5",
 	{Hide, AllowAll}:      "hide vs 2",
 	{Audit, AllowAll}:     "audit vs 2",
+	{GoFuse, GoFuseNoPT}:  "4 vs 4 without passthrough",
 }
 
 func ratioKey(p [2]string) string { return p[0] + "/" + p[1] }
