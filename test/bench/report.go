@@ -84,21 +84,22 @@ type Goal struct {
 var ratioPairs = [][2]string{
 	{AllowAll, Native}, {HideAudit, Native}, {GoFuse, Native}, {Bindfs, Native}, {BindfsMT, Native},
 	{AllowAll, GoFuse}, {HideAudit, AllowAll}, {AllowAll, Bindfs},
-	{Hide, AllowAll}, {Audit, AllowAll}, {GoFuse, GoFuseNoPT},
+	{Hide, AllowAll}, {Audit, AllowAll}, {HideAuditPoll, AllowAll}, {GoFuse, GoFuseNoPT},
 }
 
 var ratioTitles = map[[2]string]string{
-	{AllowAll, Native}:    "2 / native",
-	{HideAudit, Native}:   "3 / native",
-	{GoFuse, Native}:      "4 / native",
-	{Bindfs, Native}:      "5 / native",
-	{BindfsMT, Native}:    "bindfs-mt / native",
-	{AllowAll, GoFuse}:    "2 vs 4",
-	{HideAudit, AllowAll}: "3 vs 2",
-	{AllowAll, Bindfs}:    "2 vs 5",
-	{Hide, AllowAll}:      "hide vs 2",
-	{Audit, AllowAll}:     "audit vs 2",
-	{GoFuse, GoFuseNoPT}:  "4 vs 4 without passthrough",
+	{AllowAll, Native}:        "2 / native",
+	{HideAudit, Native}:       "3 / native",
+	{GoFuse, Native}:          "4 / native",
+	{Bindfs, Native}:          "5 / native",
+	{BindfsMT, Native}:        "bindfs-mt / native",
+	{AllowAll, GoFuse}:        "2 vs 4",
+	{HideAudit, AllowAll}:     "3 vs 2",
+	{AllowAll, Bindfs}:        "2 vs 5",
+	{Hide, AllowAll}:          "hide vs 2",
+	{Audit, AllowAll}:         "audit vs 2",
+	{HideAuditPoll, AllowAll}: "3 polled vs 2",
+	{GoFuse, GoFuseNoPT}:      "4 vs 4 without passthrough",
 }
 
 func ratioKey(p [2]string) string { return p[0] + "/" + p[1] }
