@@ -56,3 +56,29 @@ func BenchmarkHideReaddir(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/dirent")
 }
+
+// BenchmarkHideLookupSlow runs the hide lookup prefilter with 1000
+// patterns on a name that passes the bitmaps and matches none: one set
+// lookup per distinct pattern length (eight here).
+func BenchmarkHideLookupSlow(b *testing.B) {
+	var pats []string
+	for i := range 1000 {
+		pad := strings.Repeat("e", (i/3)%8)
+		switch i % 3 {
+		case 0:
+			pats = append(pats, fmt.Sprintf("s-exact-%04d%s", i, pad))
+		case 1:
+			pats = append(pats, fmt.Sprintf("s-pre-%04d%s*", i, pad))
+		default:
+			pats = append(pats, fmt.Sprintf("*.s%04d%sx", i, pad))
+		}
+	}
+	in := instance(b, "hide", Values{"hidePatterns": strings.Join(pats, ",")})
+	c := &Call{Opcode: 1 | PrefilterBit, Args: []Arg{nameArg("s-file-00042.txt")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := in.Run(OpLookup, false, c); err != nil || r != Continue {
+			b.Fatal(r, err)
+		}
+	}
+}

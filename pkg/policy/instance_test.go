@@ -3,7 +3,10 @@ package policy
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -45,33 +48,12 @@ func TestHideCallbacks(t *testing.T) {
 	}
 
 	// readdir: the postfilter compacts the dirents.
-	names := []string{"a", ".git", "b.key", "c", "tmpx", "dddddddddd"}
-	var buf []byte
-	for i, n := range names {
-		rec := make([]byte, (24+len(n)+7)&^7)
-		binary.LittleEndian.PutUint64(rec[0:], uint64(100+i))
-		binary.LittleEndian.PutUint64(rec[8:], uint64(i+1))
-		binary.LittleEndian.PutUint32(rec[16:], uint32(len(n)))
-		binary.LittleEndian.PutUint32(rec[20:], 8)
-		copy(rec[24:], n)
-		buf = append(buf, rec...)
-	}
-	b := &Buffer{Data: buf, MaxSize: len(buf), Flags: BufVariableSize}
 	var ri ReadIn
-	var ro ReadOut
 	if got, err := in.Run(OpReaddir, false, &Call{Args: []Arg{StructArg(&ri)}}); err != nil || got != Postfilter {
 		t.Fatalf("readdir prefilter = %d, %v", got, err)
 	}
-	if got, err := in.Run(OpReaddir, true, &Call{Args: []Arg{StructArg(&ri), StructArg(&ro), {Buf: b}}}); err != nil || got != Continue {
-		t.Fatalf("readdir postfilter = %d, %v", got, err)
-	}
-	var left []string
-	for o := 0; o < len(b.Data); {
-		nl := int(binary.LittleEndian.Uint32(b.Data[o+16:]))
-		left = append(left, string(b.Data[o+24:o+24+nl]))
-		o += (24 + nl + 7) &^ 7
-	}
-	if len(left) != 3 || left[0] != "a" || left[1] != "c" || left[2] != "dddddddddd" {
+	left := readdirPost(t, in, []string{"a", ".git", "b.key", "c", "tmpx", "dddddddddd"})
+	if !slices.Equal(left, []string{"a", "c", "dddddddddd"}) {
 		t.Fatalf("dirents left %q", left)
 	}
 }
@@ -135,4 +117,150 @@ func TestBudgetFailsClosed(t *testing.T) {
 	if !errors.Is(err, bpfvm.ErrBudget) {
 		t.Fatalf("spinning callback: %v, want ErrBudget", err)
 	}
+}
+
+// hiddenByRef is the hide policy's documented semantics, the reference
+// the BPF matcher is checked against.
+func hiddenByRef(patterns []string, name string) bool {
+	for _, p := range patterns {
+		switch {
+		case p == "*":
+			return true
+		case strings.HasPrefix(p, "*"):
+			if strings.HasSuffix(name, p[1:]) {
+				return true
+			}
+		case strings.HasSuffix(p, "*"):
+			if strings.HasPrefix(name, p[:len(p)-1]) {
+				return true
+			}
+		case p == name:
+			return true
+		}
+	}
+	return false
+}
+
+// The hide matcher (hash set probed once per pattern length) agrees with
+// the reference on random pattern sets of up to 1024 patterns, for names
+// of every length up to NAME_MAX, in lookup and in readdir.
+func TestHideMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// A small alphabet makes names share prefixes and suffixes with
+	// patterns, so the bitmaps pass and the set is probed.
+	// With many patterns the alphabet grows and short patterns go, or
+	// every name would be hidden.
+	alphabet := "ab.x"
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for _, k := range []int{1, 3, 40, 1024} {
+		minLen := 1
+		if k > 100 {
+			alphabet, minLen = "abcdefgh.x", 3
+		}
+		seen := map[string]bool{}
+		var pats []string
+		for len(pats) < k {
+			var p string
+			switch n := minLen + rng.IntN(13-minLen); rng.IntN(3) {
+			case 0:
+				p = word(n)
+			case 1:
+				p = word(n) + "*"
+			default:
+				p = "*" + word(n)
+			}
+			if k == 1024 && len(pats) == 0 {
+				p = word(63) // the longest pattern
+			}
+			if !seen[p] {
+				seen[p] = true
+				pats = append(pats, p)
+			}
+		}
+		in := instance(t, "hide", Values{"hidePatterns": strings.Join(pats, ",")})
+		var names []string
+		for range 3000 {
+			n := 1 + rng.IntN(16)
+			if rng.IntN(20) == 0 {
+				n = 1 + rng.IntN(255)
+			}
+			names = append(names, word(n))
+		}
+		// Names built from patterns: hits, and near misses one byte off.
+		for _, p := range pats[:min(len(pats), 200)] {
+			core := strings.Trim(p, "*")
+			names = append(names, core, core[1:]+"a", "b"+core, core+"b", strings.Repeat("x", 255-len(core))+core)
+		}
+		names = append(names, pats[0])
+		hits := 0
+		for _, name := range names {
+			if name == "" {
+				continue
+			}
+			want := int32(Continue)
+			if hiddenByRef(pats, name) {
+				want = -int32(syscall.ENOENT)
+				hits++
+			}
+			got, err := in.Run(OpLookup, false, &Call{Opcode: 1 | PrefilterBit, Args: []Arg{nameArg(name)}})
+			if err != nil || got != want {
+				t.Fatalf("%d patterns: lookup %q = %d, %v; want %d", k, name, got, err, want)
+			}
+		}
+		if hits == 0 || hits == len(names) {
+			t.Fatalf("%d patterns: %d of %d names hidden; the test does not exercise both outcomes", k, hits, len(names))
+		}
+		// readdir, in pages of up to 256 entries.
+		for start := 0; start < len(names); start += 256 {
+			page := names[start:min(start+256, len(names))]
+			var want []string
+			for _, n := range page {
+				if !hiddenByRef(pats, n) {
+					want = append(want, n)
+				}
+			}
+			got := readdirPost(t, in, page)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%d patterns: readdir kept %d of %d names, want %d", k, len(got), len(page), len(want))
+			}
+		}
+	}
+}
+
+// readdirPost runs the readdir postfilter on names laid out as fuse
+// dirents and returns the names it kept.
+func readdirPost(t *testing.T, in *Instance, names []string) []string {
+	t.Helper()
+	var buf []byte
+	for i, n := range names {
+		rec := make([]byte, (24+len(n)+7)&^7)
+		binary.LittleEndian.PutUint64(rec[0:], uint64(100+i))
+		binary.LittleEndian.PutUint64(rec[8:], uint64(i+1))
+		binary.LittleEndian.PutUint32(rec[16:], uint32(len(n)))
+		binary.LittleEndian.PutUint32(rec[20:], 8)
+		copy(rec[24:], n)
+		buf = append(buf, rec...)
+	}
+	b := &Buffer{Data: buf, MaxSize: len(buf), Flags: BufVariableSize}
+	var ri ReadIn
+	var ro ReadOut
+	if got, err := in.Run(OpReaddir, true, &Call{Args: []Arg{StructArg(&ri), StructArg(&ro), {Buf: b}}}); err != nil || got != Continue {
+		t.Fatalf("readdir postfilter = %d, %v", got, err)
+	}
+	var left []string
+	for o := 0; o < len(b.Data); {
+		nl := int(binary.LittleEndian.Uint32(b.Data[o+16:]))
+		left = append(left, string(b.Data[o+24:o+24+nl]))
+		o += (24 + nl + 7) &^ 7
+	}
+	if len(left) == 0 && ro.Again == 0 {
+		t.Fatal("readdir postfilter emptied a page without asking for more")
+	}
+	return left
 }

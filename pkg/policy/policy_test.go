@@ -47,7 +47,7 @@ func TestBuiltinsLoadAndCheck(t *testing.T) {
 func TestParamsSchemaAndApply(t *testing.T) {
 	hide, _ := Builtin("hide")
 	pp, _ := hide.Param("hidePatterns")
-	if pp.Kind != KindStringList || pp.Elems != 32 || pp.Size != 64 || pp.Default != "" {
+	if pp.Kind != KindStringList || pp.Elems != 1024 || pp.Size != 64 || pp.Default != "" {
 		t.Fatalf("hidePatterns schema %+v", pp)
 	}
 	spec, err := hide.Apply(Values{"hidePatterns": ".git, *.key,tmp*"})
@@ -59,7 +59,7 @@ func TestParamsSchemaAndApply(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("count %d", n)
 	}
-	var pats [32][64]byte
+	var pats [1024][64]byte
 	spec.Variables["hidePatterns"].Get(&pats)
 	if cstr(pats[1][:]) != "*.key" || cstr(pats[2][:]) != "tmp*" {
 		t.Fatalf("patterns %q %q", pats[1][:8], pats[2][:8])
@@ -84,7 +84,7 @@ func TestParamsSchemaAndApply(t *testing.T) {
 		want   string
 	}{
 		{hide, Values{"nope": "x"}, `no parameter "nope"`},
-		{hide, Values{"hidePatterns": strings.Repeat("a,", 33)}, "at most 32"},
+		{hide, Values{"hidePatterns": strings.Repeat("a,", 1025)}, "at most 1024"},
 		{hide, Values{"hidePatterns": strings.Repeat("x", 64)}, "at most 63"},
 		{hide, Values{"hidePatterns": "a,,b"}, "entry 2 is empty"},
 		{ug, Values{"allowRoot": "maybe"}, "not true or false"},

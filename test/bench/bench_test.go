@@ -138,7 +138,7 @@ func decodeNames(b []byte) []string {
 // The pattern sets take the paths they are meant to: the hit name is
 // hidden by the last pattern only, the slow and fast names by none.
 func TestPatternSets(t *testing.T) {
-	for _, k := range []int{1, 2, 3, 8, 31, MaxHidePatterns} {
+	for _, k := range []int{1, 2, 3, 8, 31, 1000, MaxHidePatterns} {
 		pats := patternSet(k)
 		in, err := hideInstance(pats)
 		if err != nil {
@@ -328,9 +328,9 @@ func TestParseFlags(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Error(err)
 	}
-	o.PatternCounts = []int{33}
+	o.PatternCounts = []int{MaxHidePatterns + 1}
 	if err := o.Validate(); err == nil {
-		t.Error("33 patterns validated")
+		t.Error("1025 patterns validated")
 	}
 	if _, err := parseFlags([]string{"-configs", "nfs"}, io.Discard); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ type Options struct {
 	TreeFiles int
 	// ScaleSizes are the tree sizes of the scaling measurement.
 	ScaleSizes []int
-	// PatternCounts are the hide pattern counts to measure (1..32).
+	// PatternCounts are the hide pattern counts to measure (1..1024).
 	PatternCounts []int
 	// PatternLookups and PatternEntries size the through-mount pattern
 	// measurements: missing-name lookups and entries listed.
@@ -82,7 +82,7 @@ func FullOptions() Options {
 		MetaDirs:        20,
 		TreeFiles:       10000,
 		ScaleSizes:      []int{1000, 10000, 100000},
-		PatternCounts:   []int{1, 2, 4, 8, 16, 32},
+		PatternCounts:   []int{1, 10, 100, 1000},
 		PatternLookups:  5000,
 		PatternEntries:  10000,
 	}
@@ -99,7 +99,7 @@ func ShortOptions() Options {
 	o.MetaFiles, o.MetaDirs = 1000, 10
 	o.TreeFiles = 500
 	o.ScaleSizes = []int{500, 5000}
-	o.PatternCounts = []int{1, 8, 32}
+	o.PatternCounts = []int{1, 100, 1000}
 	o.PatternLookups, o.PatternEntries = 500, 1000
 	return o
 }

@@ -17,24 +17,26 @@ import (
 )
 
 // MaxHidePatterns is the hide policy's capacity: hidePatterns is a
-// const volatile char[32][64] in the object's .rodata.
-const MaxHidePatterns = 32
+// const volatile char[1024][64] in the object's .rodata.
+const MaxHidePatterns = 1024
 
-// patternSet returns k hide patterns, in turn exact, prefix and suffix.
-// Every exact and prefix pattern starts with 's' and every suffix pattern
-// ends with 'x', so a name starting with 's' gets past the policy's
-// first/last-byte bitmaps and is compared with each pattern: the slow
-// path, whose cost grows with k.
+// patternSet returns k hide patterns, in turn exact, prefix and suffix,
+// of eight different lengths per kind (k >= 24). Every exact and prefix
+// pattern starts with "s-" and every suffix pattern ends with 'x', so a
+// name starting with "s-" gets past the policy's first-two-bytes bitmap
+// and is looked up in its pattern set once per distinct pattern length:
+// the slow path. A linear matcher would compare it with all k patterns.
 func patternSet(k int) []string {
 	p := make([]string, k)
 	for i := range p {
+		pad := strings.Repeat("e", (i/3)%8)
 		switch i % 3 {
 		case 0:
-			p[i] = fmt.Sprintf("s-exact-%02d", i)
+			p[i] = fmt.Sprintf("s-exact-%04d%s", i, pad)
 		case 1:
-			p[i] = fmt.Sprintf("s-pre-%02d*", i)
+			p[i] = fmt.Sprintf("s-pre-%04d%s*", i, pad)
 		default:
-			p[i] = fmt.Sprintf("*.s%02dx", i)
+			p[i] = fmt.Sprintf("*.s%04d%sx", i, pad)
 		}
 	}
 	return p
