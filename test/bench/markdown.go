@@ -226,7 +226,7 @@ func (rep *Report) patternsTable(b *strings.Builder) {
 	}
 	b.WriteString("### Hide cost by pattern count\n\n")
 	b.WriteString("Interpreter figures run the built-in hide policy's callbacks directly; mount figures go through a FUSE mount with that many patterns " +
-		"(ratio to allow-all in the same round). Slow-path names pass the first/last-byte bitmaps and are compared with every pattern.\n\n")
+		"(ratio to allow-all in the same round). Slow-path names pass the policy's first-two-bytes bitmap and are looked up in its pattern set once per distinct pattern length (eight per kind from 24 patterns on); a linear matcher would compare them with every pattern.\n\n")
 	head := []string{"patterns"}
 	for _, m := range ms {
 		head = append(head, fmt.Sprintf("%s (%s)", m.Title, m.Unit))
