@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Ring buffer constants with the kernel's values.
@@ -173,6 +174,41 @@ func (rb *RingBuffer) Read(ctx context.Context, rec *Record) error {
 		}
 		select {
 		case <-rb.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Drain calls fn with every record, in order, until ctx is done, and
+// returns ctx's error. After emptying the ring it waits for linger before
+// it blocks for the next record, so a steady stream of records wakes the
+// consumer about once per linger rather than once per record (a blocked
+// reader is woken by every submit that finds it asleep). The ring must
+// hold what producers submit in one linger; a record that does not fit
+// is dropped and counted (Dropped). fn must not keep rec.RawSample.
+func (rb *RingBuffer) Drain(ctx context.Context, linger time.Duration, fn func(rec *Record)) error {
+	var rec Record
+	var t *time.Timer
+	if linger > 0 {
+		t = time.NewTimer(linger)
+		t.Stop()
+		defer t.Stop()
+	}
+	for {
+		if err := rb.Read(ctx, &rec); err != nil {
+			return err
+		}
+		fn(&rec)
+		for rb.TryRead(&rec) {
+			fn(&rec)
+		}
+		if t == nil {
+			continue
+		}
+		t.Reset(linger)
+		select {
+		case <-t.C:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

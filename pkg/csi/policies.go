@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
@@ -134,18 +135,21 @@ func init() {
 	Registry.MustRegister(auditOps)
 }
 
+// auditLinger is how long the audit drain waits after emptying a volume's
+// ring before it blocks for the next event: a busy volume wakes the drain
+// about 100 times a second instead of once per file operation. The
+// built-in audit ring (256 KiB, 104 bytes an event) holds 2,500 events,
+// what a FUSE mount answers in well over 10 ms.
+const auditLinger = 10 * time.Millisecond
+
 // drainAudit turns a volume's audit events into log lines and metrics
 // until ctx ends.
 func drainAudit(ctx context.Context, volumeID string, rb *bpfvm.RingBuffer) {
-	var rec bpfvm.Record
-	for {
-		if err := rb.Read(ctx, &rec); err != nil {
-			return
-		}
+	rb.Drain(ctx, auditLinger, func(rec *bpfvm.Record) {
 		ev, err := policy.DecodeAuditEvent(rec.RawSample)
 		if err != nil {
 			klog.ErrorS(err, "Bad audit event", "volumeID", volumeID)
-			continue
+			return
 		}
 		op := opName(ev.Opcode)
 		verdict := "allowed"
@@ -155,7 +159,7 @@ func drainAudit(ctx context.Context, volumeID string, rb *bpfvm.RingBuffer) {
 		auditOps.WithLabelValues(volumeID, op, verdict).Inc()
 		klog.InfoS("Audit", "volumeID", volumeID, "op", op, "nodeID", ev.NodeID, "name", ev.Name,
 			"uid", ev.UID, "gid", ev.GID, "pid", ev.PID, "result", verdict)
-	}
+	})
 }
 
 func opName(opcode uint32) string {

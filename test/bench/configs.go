@@ -31,10 +31,10 @@ const (
 	BindfsMT = "bindfs-mt"
 	Hide     = "hide"
 	Audit    = "audit"
-	// HideAuditPoll is configuration 3 with its ring buffer drained by
-	// polling every 10 ms instead of a blocking Read: what waking the
-	// reader for every event costs.
-	HideAuditPoll = "hide-audit-poll"
+	// HideAuditWake is configuration 3 with its ring buffer drained by a
+	// blocking Read woken for every event, without the node plugin's
+	// linger: what a wake-up per file operation costs.
+	HideAuditWake = "hide-audit-wake"
 	// GoFuseNoPT is configuration 4 with passthrough refused at INIT:
 	// what passthrough adds to metadata operations (file data then goes
 	// through the daemon).
@@ -55,7 +55,7 @@ var configTitles = map[string]string{
 	Hide:          "fusebpf hide(20)",
 	Audit:         "fusebpf audit",
 	GoFuseNoPT:    "go-fuse loopback, no passthrough",
-	HideAuditPoll: "fusebpf hide(20)+audit, polled drain",
+	HideAuditWake: "fusebpf hide(20)+audit, woken per event",
 }
 
 var configDescriptions = map[string]string{
@@ -68,7 +68,7 @@ var configDescriptions = map[string]string{
 	Hide:          "pkg/fusebpf userspace tier, built-in hide policy with the same 20 patterns",
 	Audit:         "pkg/fusebpf userspace tier, built-in audit policy, ring buffer drained during the run",
 	GoFuseNoPT:    "configuration 4 with CAP_PASSTHROUGH disabled at INIT: file data through the daemon",
-	HideAuditPoll: "configuration 3 with the ring buffer drained by polling every 10 ms (TryRead) instead of a blocking Read",
+	HideAuditWake: "configuration 3 with the ring buffer drained by a blocking Read woken for every event (no linger)",
 }
 
 // HidePatterns are the 20 patterns of the hide-audit configuration: names
@@ -109,7 +109,7 @@ func mountConfig(ctx context.Context, name, backing, mp string, o *Options) (*mo
 		case HideAudit:
 			m, err = mountFusebpf(ctx, name, backing, mp, o.HideAuditObject,
 				policy.Values{"hidePatterns": strings.Join(HidePatterns, ",")})
-		case HideAuditPoll:
+		case HideAuditWake:
 			m, err = mountFusebpf(ctx, name, backing, mp, o.HideAuditObject,
 				policy.Values{"hidePatterns": strings.Join(HidePatterns, ",")})
 		case Hide:
@@ -171,26 +171,14 @@ func mountFusebpf(ctx context.Context, name, backing, mp, ref string, values pol
 		go func() {
 			defer close(done)
 			var rec bpfvm.Record
-			if name != HideAuditPoll {
-				// As the node plugin drains: a blocking read, woken by
-				// every submitted event.
+			if name == HideAuditWake {
 				for rb.Read(dctx, &rec) == nil {
 					decode(&rec)
 				}
 				return
 			}
-			t := time.NewTicker(10 * time.Millisecond)
-			defer t.Stop()
-			for {
-				for rb.TryRead(&rec) {
-					decode(&rec)
-				}
-				select {
-				case <-dctx.Done():
-					return
-				case <-t.C:
-				}
-			}
+			// As the node plugin drains (pkg/csi's auditLinger).
+			rb.Drain(dctx, 10*time.Millisecond, decode)
 		}()
 		stopDrain = func() { dcancel(); <-done }
 	}

@@ -33,7 +33,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fl.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds (each measurement runs once per configuration per round)")
 	fl.StringVar(&o.WorkDir, "workdir", o.WorkDir, "work directory on the disk to measure (emptied, then removed)")
 	fl.StringVar(&o.OutDir, "out", o.OutDir, "output directory for results.json, results.md and raw fio output")
-	configs := fl.String("configs", strings.Join(o.Configs, ","), "configurations: "+strings.Join(append(slices.Clone(DefaultConfigs), BindfsMT, Hide, Audit, HideAuditPoll, GoFuseNoPT), ","))
+	configs := fl.String("configs", strings.Join(o.Configs, ","), "configurations: "+strings.Join(append(slices.Clone(DefaultConfigs), BindfsMT, Hide, Audit, HideAuditWake, GoFuseNoPT), ","))
 	groups := fl.String("groups", strings.Join(o.Groups, ","), "workload groups: "+strings.Join(AllGroups, ","))
 	fl.StringVar(&o.HideAuditObject, "hide-audit-object", o.HideAuditObject, "compiled bench_hide_audit policy")
 	sizeMiB := fl.Int64("size", o.FileSize>>20, "fio file size, MiB")

@@ -145,7 +145,7 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("pattern count %d: the hide policy takes 1 to %d patterns", k, MaxHidePatterns))
 		}
 	}
-	if slices.Contains(o.Configs, HideAudit) || slices.Contains(o.Configs, HideAuditPoll) || slices.Contains(o.Groups, GroupCallbacks) {
+	if slices.Contains(o.Configs, HideAudit) || slices.Contains(o.Configs, HideAuditWake) || slices.Contains(o.Groups, GroupCallbacks) {
 		if _, err := os.Stat(o.HideAuditObject); err != nil {
 			errs = append(errs, fmt.Errorf("hide-audit policy object: %w (run from the repository root or pass -hide-audit-object)", err))
 		}

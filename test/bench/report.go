@@ -85,7 +85,7 @@ type Goal struct {
 var ratioPairs = [][2]string{
 	{AllowAll, Native}, {HideAudit, Native}, {GoFuse, Native}, {Bindfs, Native}, {BindfsMT, Native},
 	{AllowAll, GoFuse}, {HideAudit, AllowAll}, {AllowAll, Bindfs},
-	{Hide, AllowAll}, {Audit, AllowAll}, {HideAuditPoll, AllowAll}, {GoFuse, GoFuseNoPT},
+	{Hide, AllowAll}, {Audit, AllowAll}, {HideAuditWake, AllowAll}, {GoFuse, GoFuseNoPT},
 }
 
 var ratioTitles = map[[2]string]string{
@@ -99,7 +99,7 @@ var ratioTitles = map[[2]string]string{
 	{AllowAll, Bindfs}:        "2 vs 5",
 	{Hide, AllowAll}:          "hide vs 2",
 	{Audit, AllowAll}:         "audit vs 2",
-	{HideAuditPoll, AllowAll}: "3 polled vs 2",
+	{HideAuditWake, AllowAll}: "3 woken per event vs 2",
 	{GoFuse, GoFuseNoPT}:      "4 vs 4 without passthrough",
 }
 

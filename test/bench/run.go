@@ -303,7 +303,7 @@ func (r *runner) checkHidden() error {
 	all := []string{".env", "id_rsa", "server.key", "visible.txt"}
 	for _, m := range r.cfgs {
 		want := all
-		if m.name == HideAudit || m.name == HideAuditPoll || m.name == Hide {
+		if m.name == HideAudit || m.name == HideAuditWake || m.name == Hide {
 			want = []string{"visible.txt"}
 		}
 		ents, err := os.ReadDir(filepath.Join(m.root, "hidden"))
