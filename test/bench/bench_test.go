@@ -343,3 +343,13 @@ func TestMainRefusesBadFlags(t *testing.T) {
 		t.Errorf("Main with an unknown configuration: %v", err)
 	}
 }
+
+func TestMedianPass(t *testing.T) {
+	p := []fioResult{{MiBps: 900}, {MiBps: 3000}, {MiBps: 1200}}
+	if i := medianPass(p); i != 2 {
+		t.Errorf("medianPass = %d, want 2 (1200 MiB/s)", i)
+	}
+	if i := medianPass(p[:1]); i != 0 {
+		t.Errorf("medianPass of one pass = %d", i)
+	}
+}

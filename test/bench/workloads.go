@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,23 +66,30 @@ func (r *runner) runData(ctx context.Context, round int) error {
 				return err
 			}
 			path := filepath.Join(c.root, "data", j.file+".dat")
-			switch j.prep {
-			case "drop":
-				if err := dropCaches(); err != nil {
-					return err
+			var passes []fioResult
+			var cpus []time.Duration
+			for pass := range max(1, j.passes) {
+				switch j.prep {
+				case "drop":
+					if err := dropCaches(); err != nil {
+						return err
+					}
+				case "warm":
+					if err := readFile(ctx, path); err != nil {
+						return fmt.Errorf("%s: warm %s: %w", c.name, path, err)
+					}
 				}
-			case "warm":
-				if err := readFile(ctx, path); err != nil {
-					return fmt.Errorf("%s: warm %s: %w", c.name, path, err)
+				cpu0 := c.cpuNow()
+				raw := filepath.Join(r.o.OutDir, "fio", fmt.Sprintf("r%d-%s-%s-p%d.json", round, j.metric, c.name, pass))
+				res, err := runFio(ctx, j, path, raw, r.o)
+				if err != nil {
+					return fmt.Errorf("%s: %w", c.name, err)
 				}
+				passes = append(passes, res)
+				cpus = append(cpus, c.cpuNow()-cpu0)
 			}
-			cpu0 := c.cpuNow()
-			raw := filepath.Join(r.o.OutDir, "fio", fmt.Sprintf("r%d-%s-%s.json", round, j.metric, c.name))
-			res, err := runFio(ctx, j, path, raw, r.o)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			cpu := c.cpuNow() - cpu0
+			mid := medianPass(passes)
+			res, cpu := passes[mid], cpus[mid]
 			if j.file == "write" {
 				unix.Sync()
 			}
@@ -96,6 +105,16 @@ func (r *runner) runData(ctx context.Context, round int) error {
 		}
 	}
 	return nil
+}
+
+// medianPass returns the index of the pass with the median throughput.
+func medianPass(passes []fioResult) int {
+	idx := make([]int, len(passes))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(passes[a].MiBps, passes[b].MiBps) })
+	return idx[len(idx)/2]
 }
 
 // cpuNow returns the daemon's CPU time so far (0 for native or when it
