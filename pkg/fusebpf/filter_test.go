@@ -86,7 +86,7 @@ func TestFilterStateMachine(t *testing.T) {
 				var out []byte
 				for o := 0; o < len(b.Data); {
 					nl := int(binary.LittleEndian.Uint32(b.Data[o+16:]))
-					sz := direntSize(nl)
+					sz := policy.DirentSize(nl)
 					if string(b.Data[o+24:o+24+nl]) != "secret" {
 						out = append(out, b.Data[o:o+sz]...)
 					}

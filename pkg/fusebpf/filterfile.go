@@ -2,7 +2,6 @@ package fusebpf
 
 import (
 	"context"
-	"encoding/binary"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -178,7 +177,7 @@ func (d *filteredDir) fill(ctx context.Context) syscall.Errno {
 			break
 		}
 		batch = append(batch, *de)
-		size += direntSize(len(de.Name))
+		size += policy.DirentSize(len(de.Name))
 	}
 	if len(batch) == 0 {
 		return 0
@@ -214,45 +213,24 @@ func (d *filteredDir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno 
 	return d.inner.Fsyncdir(ctx, flags)
 }
 
-// struct fuse_dirent { u64 ino; u64 off; u32 namelen; u32 type; char name[]; }
-// padded to 8 bytes (FUSE_DIRENT_ALIGN).
-const direntHeader = 24
-
-func direntSize(namelen int) int { return (direntHeader + namelen + 7) &^ 7 }
-
 func encodeDirents(des []fuse.DirEntry) []byte {
 	size := 0
 	for _, de := range des {
-		size += direntSize(len(de.Name))
+		size += policy.DirentSize(len(de.Name))
 	}
-	b := make([]byte, size)
-	o := 0
+	b := make([]byte, 0, size)
 	for _, de := range des {
-		binary.LittleEndian.PutUint64(b[o:], de.Ino)
-		binary.LittleEndian.PutUint64(b[o+8:], de.Off)
-		binary.LittleEndian.PutUint32(b[o+16:], uint32(len(de.Name)))
-		binary.LittleEndian.PutUint32(b[o+20:], (de.Mode&syscall.S_IFMT)>>12)
-		copy(b[o+direntHeader:], de.Name)
-		o += direntSize(len(de.Name))
+		b = policy.AppendDirent(b, policy.Dirent{Ino: de.Ino, Off: de.Off, Type: (de.Mode & syscall.S_IFMT) >> 12, Name: de.Name})
 	}
 	return b
 }
 
 // decodeDirents reads back the dirents a postfilter left.
 func decodeDirents(b []byte) []fuse.DirEntry {
-	var out []fuse.DirEntry
-	for o := 0; o+direntHeader <= len(b); {
-		namelen := int(binary.LittleEndian.Uint32(b[o+16:]))
-		if namelen == 0 || o+direntHeader+namelen > len(b) {
-			break
-		}
-		out = append(out, fuse.DirEntry{
-			Ino:  binary.LittleEndian.Uint64(b[o:]),
-			Off:  binary.LittleEndian.Uint64(b[o+8:]),
-			Mode: binary.LittleEndian.Uint32(b[o+20:]) << 12,
-			Name: string(b[o+direntHeader : o+direntHeader+namelen]),
-		})
-		o += direntSize(namelen)
+	ds := policy.ParseDirents(b)
+	out := make([]fuse.DirEntry, len(ds))
+	for i, d := range ds {
+		out[i] = fuse.DirEntry{Ino: d.Ino, Off: d.Off, Mode: d.Type << 12, Name: d.Name}
 	}
 	return out
 }

@@ -1,22 +1,25 @@
 package policy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
 )
 
-// BenchmarkHideLookup runs the hide lookup prefilter with 20 patterns on a
-// name that matches none (the common case), and the same for allow-all's
-// absent callback, to see the interpreter's share of a lookup.
-func BenchmarkHideLookup(b *testing.B) {
+// benchPatterns are 20 hide patterns: 19 suffixes and one exact name.
+var benchPatterns = func() string {
 	var pats []string
 	for i := range 19 {
 		pats = append(pats, fmt.Sprintf("*.secret%d", i))
 	}
-	pats = append(pats, ".git")
-	in := instance(b, "hide", Values{"hidePatterns": strings.Join(pats, ",")})
+	return strings.Join(append(pats, ".git"), ",")
+}()
+
+// BenchmarkHideLookup runs the hide lookup prefilter with 20 patterns on a
+// name that matches none (the common case), and the same for allow-all's
+// absent callback, to see the interpreter's share of a lookup.
+func BenchmarkHideLookup(b *testing.B) {
+	in := instance(b, "hide", Values{"hidePatterns": benchPatterns})
 	c := &Call{Opcode: 1 | PrefilterBit, Args: []Arg{nameArg("some-ordinary-file.txt")}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,20 +32,11 @@ func BenchmarkHideLookup(b *testing.B) {
 // BenchmarkHideReaddir runs the hide readdir postfilter over one page of
 // dirents (none hidden), as the userspace tier does per batch.
 func BenchmarkHideReaddir(b *testing.B) {
-	var pats []string
-	for i := range 19 {
-		pats = append(pats, fmt.Sprintf("*.secret%d", i))
-	}
-	pats = append(pats, ".git")
-	in := instance(b, "hide", Values{"hidePatterns": strings.Join(pats, ",")})
+	in := instance(b, "hide", Values{"hidePatterns": benchPatterns})
 	var page []byte
 	n := 0
 	for len(page) < 4096-32 {
-		name := fmt.Sprintf("e%05d", n)
-		rec := make([]byte, (24+len(name)+7)&^7)
-		binary.LittleEndian.PutUint32(rec[16:], uint32(len(name)))
-		copy(rec[24:], name)
-		page = append(page, rec...)
+		page = AppendDirent(page, Dirent{Name: fmt.Sprintf("e%05d", n)})
 		n++
 	}
 	var ri ReadIn

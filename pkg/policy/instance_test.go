@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -119,28 +118,6 @@ func TestBudgetFailsClosed(t *testing.T) {
 	}
 }
 
-// hiddenByRef is the hide policy's documented semantics, the reference
-// the BPF matcher is checked against.
-func hiddenByRef(patterns []string, name string) bool {
-	for _, p := range patterns {
-		switch {
-		case p == "*":
-			return true
-		case strings.HasPrefix(p, "*"):
-			if strings.HasSuffix(name, p[1:]) {
-				return true
-			}
-		case strings.HasSuffix(p, "*"):
-			if strings.HasPrefix(name, p[:len(p)-1]) {
-				return true
-			}
-		case p == name:
-			return true
-		}
-	}
-	return false
-}
-
 // The hide matcher (hash set probed once per pattern length) agrees with
 // the reference on random pattern sets of up to 1024 patterns, for names
 // of every length up to NAME_MAX, in lookup and in readdir.
@@ -204,7 +181,7 @@ func TestHideMatchesReference(t *testing.T) {
 				continue
 			}
 			want := int32(Continue)
-			if hiddenByRef(pats, name) {
+			if HideMatches(pats, name) {
 				want = -int32(syscall.ENOENT)
 				hits++
 			}
@@ -221,7 +198,7 @@ func TestHideMatchesReference(t *testing.T) {
 			page := names[start:min(start+256, len(names))]
 			var want []string
 			for _, n := range page {
-				if !hiddenByRef(pats, n) {
+				if !HideMatches(pats, n) {
 					want = append(want, n)
 				}
 			}
@@ -239,13 +216,7 @@ func readdirPost(t *testing.T, in *Instance, names []string) []string {
 	t.Helper()
 	var buf []byte
 	for i, n := range names {
-		rec := make([]byte, (24+len(n)+7)&^7)
-		binary.LittleEndian.PutUint64(rec[0:], uint64(100+i))
-		binary.LittleEndian.PutUint64(rec[8:], uint64(i+1))
-		binary.LittleEndian.PutUint32(rec[16:], uint32(len(n)))
-		binary.LittleEndian.PutUint32(rec[20:], 8)
-		copy(rec[24:], n)
-		buf = append(buf, rec...)
+		buf = AppendDirent(buf, Dirent{Ino: uint64(100 + i), Off: uint64(i + 1), Type: 8, Name: n})
 	}
 	b := &Buffer{Data: buf, MaxSize: len(buf), Flags: BufVariableSize}
 	var ri ReadIn
@@ -254,10 +225,8 @@ func readdirPost(t *testing.T, in *Instance, names []string) []string {
 		t.Fatalf("readdir postfilter = %d, %v", got, err)
 	}
 	var left []string
-	for o := 0; o < len(b.Data); {
-		nl := int(binary.LittleEndian.Uint32(b.Data[o+16:]))
-		left = append(left, string(b.Data[o+24:o+24+nl]))
-		o += (24 + nl + 7) &^ 7
+	for _, d := range ParseDirents(b.Data) {
+		left = append(left, d.Name)
 	}
 	if len(left) == 0 && ro.Again == 0 {
 		t.Fatal("readdir postfilter emptied a page without asking for more")

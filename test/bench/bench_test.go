@@ -52,7 +52,7 @@ func TestHideAuditLookup(t *testing.T) {
 	in := hideAuditInstance(t, HidePatterns)
 	caller := policy.Caller{UID: 1000, GID: 100, PID: 42}
 	for _, name := range []string{".env", "id_rsa.pub", "tls.key", "secrets", "main.go", "secrets2", "key", ".environment"} {
-		hidden := hiddenBy(HidePatterns, name)
+		hidden := policy.HideMatches(HidePatterns, name)
 		c := &policy.Call{NodeID: 9, Opcode: policy.OpLookup.Opcode() | policy.PrefilterBit, Caller: caller,
 			Args: []policy.Arg{{Buf: nameBuffer(name)}}}
 		ret, err := in.Run(policy.OpLookup, false, c)
@@ -113,7 +113,7 @@ func TestHideAuditReaddirDropsHidden(t *testing.T) {
 	}
 	var want []string
 	for _, n := range names {
-		if !hiddenBy(HidePatterns, n) {
+		if !policy.HideMatches(HidePatterns, n) {
 			want = append(want, n)
 		}
 	}
@@ -127,10 +127,8 @@ func TestHideAuditReaddirDropsHidden(t *testing.T) {
 
 func decodeNames(b []byte) []string {
 	var out []string
-	for o := 0; o+24 <= len(b); {
-		n := int(uint32(b[o+16]) | uint32(b[o+17])<<8)
-		out = append(out, string(b[o+24:o+24+n]))
-		o += (24 + n + 7) &^ 7
+	for _, d := range policy.ParseDirents(b) {
+		out = append(out, d.Name)
 	}
 	return out
 }
@@ -145,7 +143,7 @@ func TestPatternSets(t *testing.T) {
 			t.Fatal(err)
 		}
 		hit := hitName(pats)
-		if !hiddenBy(pats[k-1:], hit) || hiddenBy(pats[:k-1], hit) {
+		if !policy.HideMatches(pats[k-1:], hit) || policy.HideMatches(pats[:k-1], hit) {
 			t.Errorf("k=%d: %q is not hidden by the last pattern alone", k, hit)
 		}
 		for name, want := range map[string]int32{hit: -2, slowName: policy.Continue, fastName: policy.Continue} {
@@ -182,7 +180,7 @@ func TestGenerateTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hiddenBy(HidePatterns, filepath.Base(h.Name)) {
+		if policy.HideMatches(HidePatterns, filepath.Base(h.Name)) {
 			t.Errorf("%s is hidden by the hide-audit patterns", h.Name)
 		}
 		switch h.Typeflag {

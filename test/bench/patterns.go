@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,13 +185,7 @@ func nameBuffer(name string) *policy.Buffer {
 func encodeDirents(names []string) []byte {
 	var b []byte
 	for i, n := range names {
-		rec := make([]byte, (24+len(n)+7)&^7)
-		binary.LittleEndian.PutUint64(rec[0:], uint64(1000+i))
-		binary.LittleEndian.PutUint64(rec[8:], uint64(i+1))
-		binary.LittleEndian.PutUint32(rec[16:], uint32(len(n)))
-		binary.LittleEndian.PutUint32(rec[20:], 8) // DT_REG
-		copy(rec[24:], n)
-		b = append(b, rec...)
+		b = policy.AppendDirent(b, policy.Dirent{Ino: uint64(1000 + i), Off: uint64(i + 1), Type: 8, Name: n}) // DT_REG
 	}
 	return b
 }

@@ -8,8 +8,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
-	"strings"
 	"time"
+
+	"github.com/fusebpf-csi/fusebpf-csi/pkg/policy"
 )
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6675736562706621)) }
@@ -68,7 +69,7 @@ func generateTree(file string, n int) (sourceTree, error) {
 					s += "_" + treeWords[rng.IntN(len(treeWords))]
 				}
 				s += ext
-				if !used[s] && !hiddenBy(HidePatterns, s) {
+				if !used[s] && !policy.HideMatches(HidePatterns, s) {
 					used[s] = true
 					return s
 				}
@@ -119,26 +120,4 @@ func generateTree(file string, n int) (sourceTree, error) {
 		return t, err
 	}
 	return t, f.Close()
-}
-
-// hiddenBy reports whether a hide policy with these patterns hides name:
-// exact, "prefix*", "*suffix", or "*" alone.
-func hiddenBy(patterns []string, name string) bool {
-	for _, p := range patterns {
-		switch {
-		case p == "*":
-			return true
-		case strings.HasPrefix(p, "*"):
-			if strings.HasSuffix(name, p[1:]) {
-				return true
-			}
-		case strings.HasSuffix(p, "*"):
-			if strings.HasPrefix(name, p[:len(p)-1]) {
-				return true
-			}
-		case p == name:
-			return true
-		}
-	}
-	return false
 }
