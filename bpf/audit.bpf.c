@@ -33,12 +33,6 @@ AUDIT_POST_N0(symlink)
 
 SEC(".struct_ops.link")
 struct fuse_ops audit = {
-	AUDIT_OPS(open), AUDIT_OPS(opendir), AUDIT_OPS(create_open), AUDIT_OPS(release),
-	AUDIT_OPS(releasedir), AUDIT_OPS(flush), AUDIT_OPS(lseek), AUDIT_OPS(copy_file_range),
-	AUDIT_OPS(fsync), AUDIT_OPS(dir_fsync), AUDIT_OPS(getxattr), AUDIT_OPS(listxattr),
-	AUDIT_OPS(setxattr), AUDIT_OPS(removexattr), AUDIT_OPS(file_fallocate), AUDIT_OPS(lookup),
-	AUDIT_OPS(mknod), AUDIT_OPS(mkdir), AUDIT_OPS(rmdir), AUDIT_OPS(rename2), AUDIT_OPS(rename),
-	AUDIT_OPS(unlink), AUDIT_OPS(link), AUDIT_OPS(getattr), AUDIT_OPS(setattr), AUDIT_OPS(statfs),
-	AUDIT_OPS(get_link), AUDIT_OPS(symlink), AUDIT_OPS(readdir), AUDIT_OPS(access),
+	AUDIT_ALL_OPS,
 	.name = "audit",
 };

@@ -8,7 +8,7 @@
  * AUDIT_POST, AUDIT_POST_N0 and AUDIT_POST_N1 define a callback pair
  * au_<op>_pre / au_<op>_post: the prefilter asks for the postfilter, which
  * records the operation with its result. AUDIT_OPS(op) fills the op's two
- * members of a struct fuse_ops.
+ * members of a struct fuse_ops; AUDIT_ALL_OPS those of every operation.
  */
 #ifndef __FUSEBPF_AUDIT_H
 #define __FUSEBPF_AUDIT_H
@@ -104,5 +104,19 @@ static __always_inline void audit_emit(const struct bpf_fuse_meta_info *meta,
 	}
 
 #define AUDIT_OPS(op) .op##_prefilter = (void *)au_##op##_pre, .op##_postfilter = (void *)au_##op##_post
+
+/* The members of every operation audit records: the au_* pairs of all of them. */
+#define AUDIT_ALL_OPS							\
+	AUDIT_OPS(open), AUDIT_OPS(opendir), AUDIT_OPS(create_open),	\
+	AUDIT_OPS(release), AUDIT_OPS(releasedir), AUDIT_OPS(flush),	\
+	AUDIT_OPS(lseek), AUDIT_OPS(copy_file_range), AUDIT_OPS(fsync),	\
+	AUDIT_OPS(dir_fsync), AUDIT_OPS(getxattr), AUDIT_OPS(listxattr), \
+	AUDIT_OPS(setxattr), AUDIT_OPS(removexattr),			\
+	AUDIT_OPS(file_fallocate), AUDIT_OPS(lookup), AUDIT_OPS(mknod),	\
+	AUDIT_OPS(mkdir), AUDIT_OPS(rmdir), AUDIT_OPS(rename2),		\
+	AUDIT_OPS(rename), AUDIT_OPS(unlink), AUDIT_OPS(link),		\
+	AUDIT_OPS(getattr), AUDIT_OPS(setattr), AUDIT_OPS(statfs),	\
+	AUDIT_OPS(get_link), AUDIT_OPS(symlink), AUDIT_OPS(readdir),	\
+	AUDIT_OPS(access)
 
 #endif
