@@ -2,7 +2,7 @@
 # Builds and runs the benchmark (docs/benchmarks.md).
 #
 #   test/bench/run.sh short [flags...]   CI: small sizes, one round, a few minutes
-#   test/bench/run.sh full  [flags...]   by hand on a quiet machine: ~1 hour
+#   test/bench/run.sh full  [flags...]   by hand on a quiet machine: ~30 minutes
 #
 # Flags go to fusebpf-bench (-rounds, -configs, -groups, ...; -h lists them).
 # Results land in $BENCH_OUT (default /var/tmp/fusebpf-bench-results/<mode>-<time>):
